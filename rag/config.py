@@ -1,0 +1,182 @@
+"""One typed settings object for the whole pipeline.
+
+Precedence (later wins): built-in defaults < ``rag.toml`` < ``RAG_*`` environment
+variables < explicit overrides (command-line flags). Every component receives the
+``Settings`` it needs as an argument; nothing reads the environment behind its back.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any, Mapping
+
+from rag.errors import RagError
+
+CONFIG_FILE = "rag.toml"
+ENV_PREFIX = "RAG_"
+# Bump when the layout of what ingest writes changes: an index written under another
+# schema is refused rather than silently mixed with new chunks.
+SCHEMA_VERSION = 1
+
+
+@dataclass(frozen=True)
+class Settings:
+    # --- corpus and index -------------------------------------------------------
+    corpus: Path = Path("seeds")
+    index: Path = Path("index")
+    collection: str = "rag"
+    follow_symlinks: bool = False
+    extensions: tuple[str, ...] = (".txt", ".md")
+    max_file_bytes: int = 50_000_000
+    # --- Chroma server mode (empty host = embedded persistent store) -------------
+    chroma_host: str = ""
+    chroma_port: int = 8000
+    chroma_timeout_s: float = 10.0
+    # --- embedding and chunking -------------------------------------------------
+    model: str = "all-MiniLM-L6-v2"
+    # In the model's word-pieces; all-MiniLM-L6-v2 reads at most 256 including
+    # its two special tokens, so 200 leaves room and nothing is cut off.
+    chunk_size: int = 200
+    chunk_overlap: int = 30
+    embed_batch_size: int = 32
+    # --- retrieval ----------------------------------------------------------------
+    top_k: int = 5
+    retrieval_mode: str = "hybrid"  # hybrid | dense | bm25
+    candidates: int = 20  # per retriever, before fusion and de-duplication
+    # Two passages whose word 3-shingles overlap this much (of the smaller) are
+    # one passage shown once, with the other location remembered. Unrelated passages
+    # share < 0.15; two chunks cut differently around one repeated paragraph ~0.45.
+    dedup_overlap: float = 0.4
+    # --- answering ----------------------------------------------------------------
+    writer: str = "extractive"  # extractive | llm
+    max_sentences: int = 3
+    # Minimum evidence score (see rag.answer) needed to answer rather than refuse.
+    # Calibrated on eval/ with `rag eval --calibrate`; see README.
+    answer_threshold: float = 0.45
+    max_question_chars: int = 2000
+    # --- optional generative writer (OpenAI-compatible endpoint) -----------------
+    llm_base_url: str = ""
+    llm_model: str = ""
+    llm_api_key_env: str = "RAG_LLM_API_KEY"
+    llm_timeout_s: float = 30.0
+    # --- chat -----------------------------------------------------------------------
+    chat_host: str = "127.0.0.1"
+    chat_port: int = 7860
+    chat_auth: str = ""  # "user:password"; empty = no auth
+
+    # ------------------------------------------------------------------------------
+    @property
+    def server_mode(self) -> bool:
+        return bool(self.chroma_host)
+
+    def fingerprint(self) -> dict[str, Any]:
+        """What an index depends on: mixing chunks built under two of these is wrong."""
+        return {
+            "rag_schema": SCHEMA_VERSION,
+            "rag_model": self.model,
+            "rag_chunk_size": self.chunk_size,
+            "rag_chunk_overlap": self.chunk_overlap,
+        }
+
+    def replace(self, **changes: Any) -> "Settings":
+        return dataclasses.replace(self, **_coerce_all(changes))
+
+    def describe(self) -> dict[str, Any]:
+        out = {}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            out[f.name] = str(value) if isinstance(value, Path) else value
+        if out.get("chat_auth"):
+            out["chat_auth"] = "***"
+        return out
+
+
+def _coerce(name: str, raw: Any) -> Any:
+    """Turn a TOML/env/flag value into the field's declared type, or say which key is wrong."""
+    kinds = {f.name: f.type for f in fields(Settings)}
+    if name not in kinds:
+        raise RagError(f"unknown setting '{name}'", hint=f"known settings: {', '.join(sorted(kinds))}")
+    kind = kinds[name]
+    try:
+        if kind == "Path":
+            return Path(raw).expanduser()
+        if kind == "bool":
+            if isinstance(raw, str):
+                return raw.strip().lower() in {"1", "true", "yes", "on"}
+            return bool(raw)
+        if kind == "int":
+            return int(raw)
+        if kind == "float":
+            return float(raw)
+        if kind.startswith("tuple"):
+            items = raw.split(",") if isinstance(raw, str) else list(raw)
+            return tuple(str(i).strip() for i in items if str(i).strip())
+        return str(raw)
+    except (TypeError, ValueError) as exc:
+        raise RagError(f"setting '{name}' has a bad value {raw!r}: {exc}") from None
+
+
+def _coerce_all(values: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: _coerce(k, v) for k, v in values.items() if v is not None}
+
+
+def _from_toml(path: Path) -> dict[str, Any]:
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise RagError(f"cannot read config {path}: {exc}") from None
+    data = data.get("rag", data)  # allow either a [rag] table or top-level keys
+    values = _coerce_all(data)
+    # Relative paths in a config file mean relative to that file, not to the cwd.
+    for key, value in values.items():
+        if isinstance(value, Path) and not value.is_absolute():
+            values[key] = path.parent / value
+    return values
+
+
+def _from_env(env: Mapping[str, str]) -> dict[str, Any]:
+    known = {f.name for f in fields(Settings)}
+    raw = {k[len(ENV_PREFIX):].lower(): v for k, v in env.items() if k.startswith(ENV_PREFIX)}
+    return _coerce_all({k: v for k, v in raw.items() if k in known})
+
+
+def load_settings(
+    config: Path | None = None,
+    overrides: Mapping[str, Any] | None = None,
+    env: Mapping[str, str] | None = None,
+) -> Settings:
+    env = os.environ if env is None else env
+    values: dict[str, Any] = {}
+    config = config or (Path(env["RAG_CONFIG"]) if env.get("RAG_CONFIG") else None)
+    if config is None and Path(CONFIG_FILE).is_file():
+        config = Path(CONFIG_FILE)
+    if config is not None:
+        if not config.is_file():
+            raise RagError(f"config file {config} does not exist")
+        values.update(_from_toml(config))
+    values.update(_from_env(env))
+    values.update(_coerce_all(overrides or {}))
+    settings = Settings(**values)
+    validate(settings)
+    return settings
+
+
+def validate(s: Settings) -> None:
+    if s.chunk_size < 32 or s.chunk_size > 254:
+        raise RagError(
+            f"chunk_size {s.chunk_size} is out of range",
+            hint="use 32..254 word-pieces: the embedding model reads at most 256 including 2 special tokens",
+        )
+    if not 0 <= s.chunk_overlap < s.chunk_size // 2:
+        raise RagError(f"chunk_overlap {s.chunk_overlap} must be >= 0 and below half of chunk_size")
+    if s.retrieval_mode not in {"hybrid", "dense", "bm25"}:
+        raise RagError(f"retrieval_mode '{s.retrieval_mode}' is not one of hybrid, dense, bm25")
+    if s.top_k < 1 or s.candidates < s.top_k:
+        raise RagError("top_k must be >= 1 and candidates >= top_k")
+    if len(s.collection) < 3:
+        raise RagError("collection name needs at least 3 characters (a Chroma rule)")
+

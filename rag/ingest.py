@@ -1,0 +1,179 @@
+"""Sync the index with the corpus: add new files, replace changed ones, remove deleted ones.
+
+Why no manifest file: the collection itself is the manifest. Every chunk carries its
+file's hash and chunk count, so a file is up to date exactly when the collection holds
+``n_chunks`` chunks with the current hash. A run killed part-way leaves a file with too
+few chunks (or sentences without chunks), which the next run sees and redoes: no
+duplicates (ids are deterministic and writes are upserts), no stale chunks, nothing lost.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+from rag.chunking import Chunker, Span, sentences
+from rag.config import Settings
+from rag.corpus import Skipped, SourceFile, scan
+from rag.store import Store
+
+log = logging.getLogger(__name__)
+
+FLUSH_TEXTS = 256  # texts embedded per batch of files: small files share a batch
+
+
+@dataclass
+class IngestReport:
+    files: int = 0
+    chunks: int = 0
+    added: int = 0
+    updated: int = 0
+    removed: int = 0
+    unchanged: int = 0
+    embedded: int = 0
+    skipped: list[Skipped] = field(default_factory=list)
+    seconds: float = 0.0
+
+    def summary(self) -> str:
+        line = (f"{self.files} files, {self.chunks} chunks: {self.added} added, {self.updated} updated, "
+                f"{self.removed} removed, {self.unchanged} unchanged; {self.embedded} texts embedded "
+                f"in {self.seconds:.1f}s")
+        if not (self.added or self.updated or self.removed):
+            line += " (index already up to date, nothing embedded)"
+        if self.skipped:
+            line += f"; {len(self.skipped)} skipped"
+        return line
+
+
+@dataclass
+class _Prepared:
+    file: SourceFile
+    chunks: list[Span]
+    sentences: list[Span]
+
+    @property
+    def n_texts(self) -> int:
+        return len(self.chunks) + len(self.sentences)
+
+
+def chunk_id(path: str, i: int, span: Span) -> str:
+    return f"{path}#c{i}:{span.start_char}-{span.end_char}:{span.content_hash}"
+
+
+def sentence_id(path: str, span: Span) -> str:
+    return f"{path}#s{span.start_char}-{span.end_char}:{span.content_hash}"
+
+
+def _meta(p: _Prepared, span: Span, stamp: str, n_chunks: int) -> dict:
+    return {"path": str(p.file.path), "file": p.file.name, "file_hash": p.file.sha256,
+            "n_chunks": n_chunks, "start_char": span.start_char, "end_char": span.end_char,
+            "start_line": span.start_line, "end_line": span.end_line,
+            "content_hash": span.content_hash, "indexed_at": stamp}
+
+
+class Ingestor:
+    def __init__(self, settings: Settings, embedder):
+        from rag.models import token_counter
+
+        self.settings = settings
+        self.embedder = embedder
+        self.chunker = Chunker(settings.chunk_size, settings.chunk_overlap, token_counter(embedder))
+
+    def run(self, roots: list[Path] | None = None, rebuild: bool = False, progress: bool = True) -> IngestReport:
+        started = time.perf_counter()
+        roots = roots or [self.settings.corpus]
+        found = scan(roots, self.settings.extensions, self.settings.follow_symlinks, self.settings.max_file_bytes)
+        for s in found.skipped:
+            log.warning("skipped %s: %s", s.name, s.reason)
+        if rebuild:
+            Store(self.settings, check=False).drop()
+        store = Store(self.settings, create=True)
+        report = IngestReport(files=len(found.files), skipped=found.skipped)
+        states = store.file_states()
+        todo = self._plan(found.files, states, report)
+        for path in set(states) - {str(f.path) for f in found.files}:
+            log.info("removing %s (no longer in the corpus)", path)
+            store.delete_path(path)
+            report.removed += 1
+        self._index(store, todo, states, report, progress)
+        if report.added or report.updated or report.removed:
+            store.bump_generation(_now())
+        report.chunks = store.count()
+        report.seconds = time.perf_counter() - started
+        return report
+
+    def _plan(self, files: list[SourceFile], states, report: IngestReport) -> list[SourceFile]:
+        todo = []
+        for f in files:
+            state = states.get(str(f.path))
+            if state and state.complete and state.file_hash == f.sha256:
+                report.unchanged += 1
+            else:
+                todo.append(f)
+        return todo
+
+    def _index(self, store: Store, todo: list[SourceFile], states, report: IngestReport, progress: bool) -> None:
+        from tqdm import tqdm
+
+        prepared = [self._prepare(f) for f in todo]
+        total = sum(p.n_texts for p in prepared)
+        bar = tqdm(total=total, desc="embedding", unit="text", disable=not progress or total == 0)
+        batch: list[_Prepared] = []
+        with bar:
+            for p in prepared:
+                batch.append(p)
+                if sum(b.n_texts for b in batch) >= FLUSH_TEXTS:
+                    self._flush(store, batch, states, report, bar)
+                    batch = []
+            if batch:
+                self._flush(store, batch, states, report, bar)
+
+    def _prepare(self, f: SourceFile) -> _Prepared:
+        chunks = self.chunker.chunks(f)
+        return _Prepared(f, chunks, sentences(f))
+
+    def _flush(self, store: Store, batch: list[_Prepared], states, report: IngestReport, bar) -> None:
+        texts = [s.text for p in batch for s in (*p.chunks, *p.sentences)]
+        vectors = self._embed(texts, bar)
+        stamp = _now()
+        at = 0
+        for p in batch:
+            n_c, n_s = len(p.chunks), len(p.sentences)
+            chunk_vecs, sent_vecs = vectors[at:at + n_c], vectors[at + n_c:at + n_c + n_s]
+            at += n_c + n_s
+            path = str(p.file.path)
+            existed = path in states
+            store.delete_path(path)
+            # sentences before chunks: complete chunks are the mark of a finished file
+            store.add("sentences", [sentence_id(path, s) for s in p.sentences], sent_vecs,
+                      [s.text for s in p.sentences], [_meta(p, s, stamp, n_c) for s in p.sentences])
+            store.add("chunks", [chunk_id(path, i, c) for i, c in enumerate(p.chunks)], chunk_vecs,
+                      [c.text for c in p.chunks], [_meta(p, c, stamp, n_c) for c in p.chunks])
+            if existed:
+                report.updated += 1
+                log.info("re-indexed %s (%d chunks)", p.file.name, n_c)
+            else:
+                report.added += 1
+                log.info("indexed %s (%d chunks)", p.file.name, n_c)
+        report.embedded += len(texts)
+
+    def _embed(self, texts: list[str], bar) -> list[list[float]]:
+        from rag.models import sentence_model
+
+        model = sentence_model(self.embedder)
+        out: list[list[float]] = []
+        size = self.settings.embed_batch_size * 4
+        for i in range(0, len(texts), size):
+            part = texts[i:i + size]
+            vecs = model.encode(part, batch_size=self.settings.embed_batch_size,
+                                normalize_embeddings=True, show_progress_bar=False)
+            out.extend(v.tolist() for v in vecs)
+            bar.update(len(part))
+        return out
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")

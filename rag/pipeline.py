@@ -1,0 +1,118 @@
+"""``Pipeline``: the one object the CLI, the chat and the eval call.
+
+It owns the settings, loads the model once, opens the store lazily and wires
+retrieval to the answer writer. Shells never touch the store, the model or Chroma.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from pathlib import Path
+
+from rag.cite import Answer, Passage
+from rag.config import Settings
+from rag.errors import RagError
+
+log = logging.getLogger(__name__)
+
+_CONTROL = dict.fromkeys(c for c in range(32) if chr(c) not in "\t\n\r")
+
+
+def clean_question(question: str, max_chars: int) -> str:
+    """Control characters are dropped; empty and over-long questions are refused with a reason."""
+    if not isinstance(question, str):
+        raise RagError("the question must be text")
+    q = question.translate(_CONTROL).strip()
+    if not q:
+        raise RagError("the question is empty", hint="ask something, e.g. rag ask \"Who invested in Anthropic?\"")
+    if len(q) > max_chars:
+        raise RagError(f"the question is {len(q)} characters long; the limit is {max_chars}",
+                       hint="shorten it, or raise max_question_chars (RAG_MAX_QUESTION_CHARS)")
+    return q
+
+
+class Pipeline:
+    def __init__(self, settings: Settings):
+        self.settings = settings
+        self._embedder = None
+        self._store = None
+        self._retriever = None
+        self._lock = threading.RLock()
+
+    # --- parts, loaded on first use ------------------------------------------------------
+    @property
+    def embedder(self):
+        if self._embedder is None:
+            from rag.models import load_embedder
+
+            self._embedder = load_embedder(self.settings.model, self.settings.embed_batch_size)
+        return self._embedder
+
+    def _open(self):
+        with self._lock:
+            if self._retriever is None:
+                from rag.retrieve import Retriever
+                from rag.store import Store
+
+                store = Store(self.settings)
+                store.require()
+                self._store = store
+                self._retriever = Retriever(self.settings, store, self.embedder)
+            return self._store, self._retriever
+
+    # --- operations -------------------------------------------------------------------------
+    def ingest(self, paths: list[Path] | None = None, rebuild: bool = False, progress: bool = True):
+        from rag.ingest import Ingestor
+
+        with self._lock:
+            report = Ingestor(self.settings, self.embedder).run(paths, rebuild=rebuild, progress=progress)
+            self._store = self._retriever = None  # reopen: collections may have been recreated
+        return report
+
+    def index_exists(self) -> bool:
+        from rag.store import Store
+
+        try:
+            store = Store(self.settings)
+        except RagError:
+            return True  # exists but is foreign or broken: let the caller see that error
+        return store.exists() and store.count() > 0
+
+    def info(self) -> dict:
+        store, _ = self._open()
+        return store.info()
+
+    def retrieve(self, question: str, top_k: int | None = None, mode: str | None = None) -> list[Passage]:
+        q = clean_question(question, self.settings.max_question_chars)
+        _, retriever = self._open()
+        return retriever.retrieve(q, top_k=top_k, mode=mode, query_embedding=self._embed(q))
+
+    def cite(self, question: str, top_k: int | None = None, mode: str | None = None) -> list[Passage]:
+        """Supporting passages only, for people writing their own text."""
+        return self.retrieve(question, top_k=top_k, mode=mode)
+
+    def ask(self, question: str, top_k: int | None = None, mode: str | None = None) -> Answer:
+        import numpy as np
+
+        from rag.answer import ExtractiveWriter
+
+        t0 = time.perf_counter()
+        q = clean_question(question, self.settings.max_question_chars)
+        store, retriever = self._open()
+        q_vec = self._embed(q)
+        t1 = time.perf_counter()
+        passages = retriever.retrieve(q, top_k=top_k, mode=mode, query_embedding=q_vec)
+        t2 = time.perf_counter()
+        sentences = store.sentences_in([(p.path, p.start_char, p.end_char) for p in passages])
+        answer = ExtractiveWriter(self.settings).write(q, np.asarray(q_vec, dtype=np.float32), passages, sentences)
+        t3 = time.perf_counter()
+        answer.timings_ms.update(embed=(t1 - t0) * 1e3, retrieve=(t2 - t1) * 1e3, answer=(t3 - t2) * 1e3,
+                                 total=(t3 - t0) * 1e3)
+        log.info("asked %r: %s in %.0f ms", q[:80], "refused" if answer.refused else
+                 f"{len(answer.citations)} citations", answer.timings_ms["total"])
+        return answer
+
+    def _embed(self, text: str) -> list[float]:
+        return self.embedder.get_query_embedding(text)

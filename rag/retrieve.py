@@ -1,0 +1,145 @@
+"""Hybrid retrieval: BM25 and dense search over the Chroma collection, fused, de-duplicated.
+
+Composed from LlamaIndex parts (VectorIndexRetriever over ChromaVectorStore,
+BM25Retriever, QueryFusionRetriever with reciprocal-rank fusion). Two pieces are ours:
+the near-duplicate collapser (LlamaIndex only drops exact id/hash repeats, and the
+seed corpus repeats whole paragraphs inside differently-cut chunks) and the BM25 cache
+keyed by the collection's generation, so BM25 is rebuilt when ingest changed the
+collection, from the collection itself (which works the same against a Chroma server),
+and never per question.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+from typing import Any
+
+from llama_index.core.postprocessor.types import BaseNodePostprocessor
+from llama_index.core.schema import NodeWithScore, QueryBundle, TextNode
+
+from rag.cite import Passage
+from rag.config import Settings
+from rag.errors import RagError
+from rag.store import Store
+
+log = logging.getLogger(__name__)
+
+_WORD = re.compile(r"\w+")
+
+
+def shingles(text: str, n: int = 3) -> set[tuple[str, ...]]:
+    words = _WORD.findall(text.lower())
+    if len(words) < n:
+        return {tuple(words)}
+    return {tuple(words[i:i + n]) for i in range(len(words) - n + 1)}
+
+
+class NearDuplicateCollapser(BaseNodePostprocessor):
+    """Keep the best-ranked of near-identical passages; note where the others stand."""
+
+    overlap: float = 0.6
+    top_k: int = 5
+
+    @classmethod
+    def class_name(cls) -> str:
+        return "NearDuplicateCollapser"
+
+    def _postprocess_nodes(self, nodes: list[NodeWithScore], query_bundle: QueryBundle | None = None):
+        kept: list[tuple[NodeWithScore, set]] = []
+        for node in nodes:
+            sh = shingles(node.node.get_content())
+            twin = next((k for k, ksh in kept if _containment(sh, ksh) >= self.overlap), None)
+            if twin is None:
+                # a fresh node: cached BM25 nodes must not collect also_in across questions
+                fresh = _node(node.node.node_id, node.node.get_content(), node.node.metadata)
+                kept.append((NodeWithScore(node=fresh, score=node.score), sh))
+                if len(kept) == self.top_k:
+                    break
+                continue
+            m = node.node.metadata
+            twin.node.metadata.setdefault("also_in", []).append(
+                {"file": m["file"], "start_line": m["start_line"], "end_line": m["end_line"]})
+        return [k for k, _ in kept]
+
+
+def _containment(a: set, b: set) -> float:
+    if not a or not b:
+        return 0.0
+    return len(a & b) / min(len(a), len(b))
+
+
+def _node(id_: str, text: str, meta: dict) -> TextNode:
+    return TextNode(id_=id_, text=text, metadata=dict(meta))
+
+
+class Retriever:
+    """What the pipeline asks for passages. Thread-safe: the chat serves many users."""
+
+    def __init__(self, settings: Settings, store: Store, embedder):
+        from llama_index.core import VectorStoreIndex
+
+        self.settings = settings
+        self.store = store
+        self.embedder = embedder
+        self._index = VectorStoreIndex.from_vector_store(store.vector_store(), embed_model=embedder)
+        self._bm25: Any = None
+        self._bm25_key: tuple | None = None
+        self._lock = threading.Lock()
+
+    # --- components -------------------------------------------------------------------
+    def _dense(self, k: int):
+        return self._index.as_retriever(similarity_top_k=k, embed_model=self.embedder)
+
+    def _bm25_retriever(self, k: int):
+        key = self.store.generation()
+        with self._lock:
+            if self._bm25 is None or key != self._bm25_key:
+                from llama_index.retrievers.bm25 import BM25Retriever
+
+                logging.getLogger("bm25s").setLevel(logging.WARNING)  # it forces DEBUG on import
+
+                nodes = [_node(i, d, m) for i, d, m in self.store.all_chunks()]
+                if not nodes:
+                    raise RagError("the index is empty", hint=f"add .txt/.md files and run: rag ingest {self.settings.corpus}")
+                log.info("building BM25 over %d chunks (collection generation %s)", len(nodes), key[0])
+                self._bm25 = BM25Retriever.from_defaults(nodes=nodes, similarity_top_k=k)
+                self._bm25_key = key
+                self._bm25_size = len(nodes)
+            self._bm25.similarity_top_k = min(k, self._bm25_size)
+            return self._bm25
+
+    def _fused(self, k: int):
+        from llama_index.core.llms import MockLLM
+        from llama_index.core.retrievers import QueryFusionRetriever
+
+        # llm=MockLLM(): with num_queries=1 no query is generated, but LlamaIndex would
+        # otherwise resolve its default LLM (OpenAI) and fail offline.
+        return QueryFusionRetriever([self._dense(k), self._bm25_retriever(k)], llm=MockLLM(),
+                                    mode="reciprocal_rerank", num_queries=1, similarity_top_k=k,
+                                    use_async=False)
+
+    def component(self, mode: str, k: int):
+        return {"dense": self._dense, "bm25": self._bm25_retriever, "hybrid": self._fused}[mode](k)
+
+    # --- the one public call --------------------------------------------------------------
+    def retrieve(self, question: str, top_k: int | None = None, mode: str | None = None,
+                 query_embedding: list[float] | None = None) -> list[Passage]:
+        top_k = top_k or self.settings.top_k
+        mode = mode or self.settings.retrieval_mode
+        if mode not in {"hybrid", "dense", "bm25"}:
+            raise RagError(f"retrieval mode '{mode}' is not one of hybrid, dense, bm25")
+        candidates = max(self.settings.candidates, top_k * 3)
+        bundle = QueryBundle(question, embedding=query_embedding)
+        nodes = self.component(mode, candidates).retrieve(bundle)
+        collapser = NearDuplicateCollapser(overlap=self.settings.dedup_overlap, top_k=top_k)
+        return [to_passage(n) for n in collapser.postprocess_nodes(nodes, bundle)]
+
+
+def to_passage(n: NodeWithScore) -> Passage:
+    m = n.node.metadata
+    return Passage(id=n.node.node_id, file=m["file"], path=m["path"], start_line=m["start_line"],
+                   end_line=m["end_line"], start_char=m["start_char"], end_char=m["end_char"],
+                   text=n.node.get_content(), score=float(n.score or 0.0),
+                   also_in=list(m.get("also_in", [])))

@@ -1,0 +1,225 @@
+"""The Chroma adapter: the only module that knows Chroma's API.
+
+Two collections per index: ``<name>`` holds chunks (what retrieval searches) and
+``<name>_sentences`` holds every sentence with its embedding (what the answer writer
+scores), both keyed by file path and character span. Both modes, the embedded
+persistent store and a ``chroma run`` server, go through the same methods here.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterable
+
+from rag import models  # noqa: F401  (sets the offline/telemetry switches first)
+from rag.config import Settings
+from rag.errors import RagError
+
+log = logging.getLogger(__name__)
+
+REBUILD_HINT = "rebuild it with: rag ingest --rebuild"
+_GET_PAGE = 5000
+
+
+@dataclass
+class FileState:
+    file_hash: str
+    n_chunks: int
+    count: int = 0
+    consistent: bool = True  # all chunks carry the same hash and count
+
+    @property
+    def complete(self) -> bool:
+        return self.consistent and self.count == self.n_chunks
+
+
+def where_path(path: str) -> dict:
+    return {"path": path}
+
+
+class Store:
+    def __init__(self, settings: Settings, create: bool = False, check: bool = True):
+        self.settings = settings
+        self.client = _connect(settings)
+        self.chunks = self._collection(settings.collection, create)
+        self.sentences = self._collection(settings.collection + "_sentences", create)
+        if check and self.chunks is not None:
+            self._check_fingerprint()
+
+    # --- opening ---------------------------------------------------------------------
+    @property
+    def where(self) -> str:
+        s = self.settings
+        return f"Chroma server {s.chroma_host}:{s.chroma_port}" if s.server_mode else f"index {s.index}"
+
+    def _collection(self, name: str, create: bool):
+        meta = {"hnsw:space": "cosine", **self.settings.fingerprint(), "rag_generation": 0}
+        try:
+            if create:
+                return self.client.get_or_create_collection(name, metadata=meta, embedding_function=None)
+            return self.client.get_collection(name, embedding_function=None)
+        except Exception as exc:  # chromadb raises several types for "missing"
+            if not create and "does not exist" in str(exc):
+                return None
+            raise _wrap(exc, self.settings) from None
+
+    def exists(self) -> bool:
+        return self.chunks is not None and self.sentences is not None
+
+    def require(self) -> None:
+        if not self.exists():
+            raise RagError(
+                f"no index found in {self.where} (collection '{self.settings.collection}')",
+                hint=f"build it with: rag ingest {self.settings.corpus}",
+            )
+
+    def _check_fingerprint(self) -> None:
+        meta = self.chunks.metadata or {}
+        want = self.settings.fingerprint()
+        diff = {k: (meta.get(k), v) for k, v in want.items() if meta.get(k) != v}
+        if diff:
+            said = ", ".join(f"{k.removeprefix('rag_')} is {old!r} there, {new!r} here" for k, (old, new) in diff.items())
+            raise RagError(f"the index in {self.where} was built differently ({said})", hint=REBUILD_HINT)
+
+    def drop(self) -> None:
+        """Delete both collections: only on an explicit --rebuild."""
+        for name in (self.settings.collection, self.settings.collection + "_sentences"):
+            try:
+                self.client.delete_collection(name)
+            except Exception as exc:
+                if "does not exist" not in str(exc):
+                    raise _wrap(exc, self.settings) from None
+        self.chunks = self.sentences = None
+
+    # --- reading -----------------------------------------------------------------------
+    def _get_all(self, collection, include: list[str], where: dict | None = None) -> Iterable[tuple]:
+        offset = 0
+        while True:
+            page = _call(self.settings, collection.get, where=where, include=include,
+                         limit=_GET_PAGE, offset=offset)
+            ids = page["ids"]
+            if not ids:
+                return
+            docs = page.get("documents") or [None] * len(ids)
+            metas = page.get("metadatas") or [None] * len(ids)
+            yield from zip(ids, docs, metas)
+            offset += len(ids)
+
+    def file_states(self) -> dict[str, FileState]:
+        states: dict[str, FileState] = {}
+        for _id, _doc, meta in self._get_all(self.chunks, ["metadatas"]):
+            state = states.setdefault(meta["path"], FileState(meta["file_hash"], meta["n_chunks"]))
+            state.count += 1
+            if (meta["file_hash"], meta["n_chunks"]) != (state.file_hash, state.n_chunks):
+                state.consistent = False
+        for _id, _doc, meta in self._get_all(self.sentences, ["metadatas"]):
+            # sentences of a file with no chunks are leftovers of an interrupted run
+            states.setdefault(meta["path"], FileState("", 0, count=-1, consistent=False))
+        return states
+
+    def all_chunks(self) -> list[tuple[str, str, dict]]:
+        return list(self._get_all(self.chunks, ["documents", "metadatas"]))
+
+    def count(self) -> int:
+        return _call(self.settings, self.chunks.count)
+
+    def generation(self) -> tuple[int, int]:
+        """A cheap signature that changes whenever ingest changed the collection."""
+        col = _call(self.settings, self.client.get_collection, self.settings.collection, embedding_function=None)
+        return int((col.metadata or {}).get("rag_generation", 0)), _call(self.settings, col.count)
+
+    def sentences_in(self, spans: list[tuple[str, int, int]]) -> list[tuple[str, str, dict, list[float]]]:
+        """Sentences lying inside the given (path, start, end) spans, with embeddings."""
+        if not spans:
+            return []
+        clauses = [{"$and": [{"path": p}, {"start_char": {"$gte": s}}, {"end_char": {"$lte": e}}]}
+                   for p, s, e in spans]
+        where = clauses[0] if len(clauses) == 1 else {"$or": clauses}
+        got = _call(self.settings, self.sentences.get, where=where,
+                    include=["documents", "metadatas", "embeddings"])
+        embeddings = got.get("embeddings")
+        embeddings = [] if embeddings is None else embeddings
+        return list(zip(got["ids"], got["documents"], got["metadatas"], embeddings))
+
+    def info(self) -> dict[str, Any]:
+        files: dict[str, dict] = {}
+        for _id, _doc, meta in self._get_all(self.chunks, ["metadatas"]):
+            entry = files.setdefault(meta["file"], {"file": meta["file"], "path": meta["path"], "chunks": 0,
+                                                    "indexed_at": meta.get("indexed_at", "")})
+            entry["chunks"] += 1
+        meta = self.chunks.metadata or {}
+        return {"where": self.where, "collection": self.settings.collection, "model": meta.get("rag_model"),
+                "chunk_size": meta.get("rag_chunk_size"), "chunk_overlap": meta.get("rag_chunk_overlap"),
+                "generation": meta.get("rag_generation", 0), "built_at": meta.get("rag_built_at", ""),
+                "chunks": sum(f["chunks"] for f in files.values()),
+                "sentences": _call(self.settings, self.sentences.count),
+                "files": sorted(files.values(), key=lambda f: f["file"])}
+
+    # --- writing -----------------------------------------------------------------------
+    def delete_path(self, path: str) -> None:
+        # sentences go first: a file whose chunks are gone is redone on the next run
+        _call(self.settings, self.sentences.delete, where=where_path(path))
+        _call(self.settings, self.chunks.delete, where=where_path(path))
+
+    def add(self, collection: str, ids, embeddings, documents, metadatas) -> None:
+        target = self.chunks if collection == "chunks" else self.sentences
+        for i in range(0, len(ids), _GET_PAGE):
+            sl = slice(i, i + _GET_PAGE)
+            _call(self.settings, target.upsert, ids=ids[sl], embeddings=embeddings[sl],
+                  documents=documents[sl], metadatas=metadatas[sl])
+
+    def bump_generation(self, built_at: str) -> None:
+        meta = dict(self.chunks.metadata or {})
+        meta.pop("hnsw:space", None)  # fixed at creation; Chroma refuses it in modify()
+        meta["rag_generation"] = int(meta.get("rag_generation", 0)) + 1
+        meta["rag_built_at"] = built_at
+        _call(self.settings, self.chunks.modify, metadata=meta)
+
+    def vector_store(self):
+        from llama_index.vector_stores.chroma import ChromaVectorStore
+
+        return ChromaVectorStore(chroma_collection=self.chunks)
+
+
+# --- connection and error translation -------------------------------------------------------
+def _connect(settings: Settings):
+    import chromadb
+    from chromadb.config import Settings as ChromaSettings
+
+    chroma_settings = ChromaSettings(anonymized_telemetry=False, allow_reset=False)
+    try:
+        if settings.server_mode:
+            return chromadb.HttpClient(host=settings.chroma_host, port=settings.chroma_port,
+                                       settings=chroma_settings)
+        path = Path(settings.index)
+        path.mkdir(parents=True, exist_ok=True)
+        return chromadb.PersistentClient(path=str(path), settings=chroma_settings)
+    except Exception as exc:
+        raise _wrap(exc, settings) from None
+
+
+def _call(settings: Settings, fn, *args, **kwargs):
+    try:
+        return fn(*args, **kwargs)
+    except RagError:
+        raise
+    except Exception as exc:
+        raise _wrap(exc, settings) from None
+
+
+def _wrap(exc: Exception, settings: Settings) -> RagError:
+    text = f"{type(exc).__name__}: {exc}"
+    if settings.server_mode:
+        where = f"{settings.chroma_host}:{settings.chroma_port}"
+        if any(w in text.lower() for w in ("connect", "refused", "timed out", "timeout", "unreachable")):
+            return RagError(f"cannot reach the Chroma server at {where} ({text})",
+                            hint="start it (chroma run --path DIR --host HOST --port PORT) or fix chroma_host/chroma_port")
+        return RagError(f"the Chroma server at {where} failed: {text}",
+                        hint="check that its chromadb version matches this client's (pip show chromadb)")
+    if "readonly" in text.lower() or "permission" in text.lower():
+        return RagError(f"the index folder {settings.index} is not writable ({text})",
+                        hint="fix its permissions, or point RAG_INDEX/--index elsewhere")
+    return RagError(f"the index in {settings.index} cannot be read ({text})",
+                    hint=f"it may be corrupt or from another chromadb version; {REBUILD_HINT}")

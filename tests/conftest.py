@@ -1,0 +1,51 @@
+"""Shared fixtures: one real index of the seeds per test session (real model, real Chroma)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+from rag.config import load_settings
+
+ROOT = Path(__file__).resolve().parent.parent
+SEEDS = ROOT / "seeds"
+
+
+def make_settings(corpus: Path, index: Path, **kw):
+    """Settings that ignore the developer's own rag.toml and RAG_* variables."""
+    return load_settings(config=None, overrides={"corpus": corpus, "index": index, **kw},
+                         env={k: v for k, v in os.environ.items() if not k.startswith("RAG_")})
+
+
+@pytest.fixture(scope="session")
+def seed_settings(tmp_path_factory):
+    return make_settings(SEEDS, tmp_path_factory.mktemp("seed-index") / "index")
+
+
+@pytest.fixture(scope="session")
+def seed_pipeline(seed_settings):
+    from rag.pipeline import Pipeline
+
+    pipe = Pipeline(seed_settings)
+    pipe.ingest(progress=False)
+    return pipe
+
+
+@pytest.fixture
+def corpus_dir(tmp_path):
+    """A small private corpus (copies of two seeds) that a test may change freely."""
+    d = tmp_path / "corpus"
+    d.mkdir()
+    for name in sorted(p.name for p in SEEDS.iterdir())[2:]:
+        shutil.copy(SEEDS / name, d / name)
+    return d
+
+
+@pytest.fixture
+def small_pipeline(corpus_dir, tmp_path):
+    from rag.pipeline import Pipeline
+
+    return Pipeline(make_settings(corpus_dir, tmp_path / "index"))

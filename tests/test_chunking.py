@@ -1,0 +1,63 @@
+from pathlib import Path
+
+import pytest
+
+from rag.chunking import Chunker, sentences
+from rag.corpus import SourceFile, sha256
+from rag.models import load_embedder, max_tokens, token_counter
+
+SEEDS = Path(__file__).resolve().parent.parent / "seeds"
+
+WRAPPED = """Permission is hereby granted, free of charge, to any person obtaining
+a copy of this software and associated documentation files, to deal
+in the Software without restriction.
+
+The above copyright notice shall be included in all copies or
+substantial portions of the Software. THE SOFTWARE IS PROVIDED "AS
+IS", WITHOUT WARRANTY OF ANY KIND.
+"""
+
+
+def _file(text, name="f.txt"):
+    return SourceFile(Path("/" + name), name, text, sha256(text))
+
+
+@pytest.fixture(scope="module")
+def embedder():
+    return load_embedder("all-MiniLM-L6-v2")
+
+
+@pytest.mark.parametrize("path", sorted(SEEDS.glob("*.txt")), ids=lambda p: p.name)
+def test_chunks_are_exact_spans_the_model_reads_whole(path, embedder):
+    text = path.read_text(encoding="utf-8")
+    f = _file(text, path.name)
+    count = token_counter(embedder)
+    chunks = Chunker(200, 30, count).chunks(f)
+    assert chunks
+    for c in chunks:
+        assert text[c.start_char:c.end_char] == c.text
+        assert len(count(c.text)) + 2 <= max_tokens(embedder)
+        lines = text.splitlines()
+        assert lines[c.start_line - 1] and c.text.splitlines()[0] in lines[c.start_line - 1]
+    covered = set()
+    for c in chunks:
+        covered.update(range(c.start_char, c.end_char))
+    assert len(covered) / len(text.strip()) > 0.95  # nothing of substance dropped
+
+
+def test_hard_wrapped_sentences_stay_whole_and_map_to_lines():
+    f = _file(WRAPPED)
+    got = sentences(f)
+    first = got[0]
+    assert first.text.startswith("Permission is hereby granted")
+    assert first.text.endswith("without restriction.")
+    assert (first.start_line, first.end_line) == (1, 3)
+    assert WRAPPED[first.start_char:first.end_char] == first.text
+    second = got[1]
+    assert second.text.startswith("The above copyright") and second.start_line == 5
+
+
+def test_long_line_files_break_at_every_newline():
+    text = "A Heading Without A Stop\n" + "This paragraph is one long line of text. " * 5 + "\nNext para."
+    got = [s.text for s in sentences(_file(text))]
+    assert got[0] == "A Heading Without A Stop"

@@ -1,0 +1,43 @@
+from collections import Counter
+
+import pytest
+
+from rag.chunking import normalize
+from rag.retrieve import shingles, _containment
+from tests.questions import ANSWERABLE
+
+
+@pytest.mark.parametrize("mode", ["hybrid", "dense", "bm25"])
+def test_modes_return_passages_with_locations(seed_pipeline, mode):
+    passages = seed_pipeline.retrieve("Maia 200 inference chip", top_k=5, mode=mode)
+    assert len(passages) == 5
+    for p in passages:
+        assert p.file.endswith(".txt") and 1 <= p.start_line <= p.end_line
+        text = open(p.path, encoding="utf-8").read()
+        assert text[p.start_char:p.end_char] == p.text
+
+
+@pytest.mark.parametrize("question", ANSWERABLE[:12])
+def test_duplicates_never_crowd_results(seed_pipeline, question):
+    passages = seed_pipeline.retrieve(question, top_k=8)
+    texts = Counter(normalize(p.text) for p in passages)
+    assert max(texts.values()) == 1
+    for i, a in enumerate(passages):
+        for b in passages[i + 1:]:
+            assert _containment(shingles(a.text), shingles(b.text)) < seed_pipeline.settings.dedup_overlap
+
+
+def test_repeated_paragraph_is_remembered_elsewhere(seed_pipeline):
+    # 001 repeats this paragraph; one copy is shown, the other location is kept
+    passages = seed_pipeline.retrieve("procurement angle Azure commitments Microsoft 365 agreements", top_k=5)
+    hits = [p for p in passages if "procurement angle" in p.text]
+    assert len(hits) == 1
+    assert any(loc["file"].startswith("001_") for loc in hits[0].also_in)
+
+
+def test_bm25_is_built_once_not_per_question(seed_pipeline):
+    seed_pipeline.retrieve("Nvidia", mode="bm25")
+    _, retriever = seed_pipeline._open()
+    first = retriever._bm25
+    seed_pipeline.retrieve("Google", mode="bm25")
+    assert retriever._bm25 is first
