@@ -124,3 +124,70 @@ def scan(roots: list[Path], extensions: tuple[str, ...], follow_symlinks: bool =
 def read_span(path: Path, start: int, end: int) -> str:
     """Re-read a span from disk: what a citation quotes is what the file says now."""
     return read_text(path, max_bytes=1 << 62)[start:end]
+
+
+# How much of a line a source window shows: a file that is one huge line (minified
+# text, a log) must not send megabytes to a browser for one citation.
+WINDOW_KEEP = 400  # characters either side of the span, on the span's own lines
+CONTEXT_KEEP = 240  # characters of each context line, on the side next to the span
+
+
+def window(text: str, start: int, end: int, context: int = 3,
+           highlights: list[tuple[int, int]] | tuple = ()) -> dict:
+    """The lines around the span [start, end) of ``text``, with ``highlights`` marked.
+
+    Shells render this (the chat's citation viewer); keeping the arithmetic here means
+    every shell shows the same lines, and it is tested once, without a browser.
+    Each line is a list of parts ``{"text", "mark"}``; lines of the span have ``in_span``.
+    """
+    if not 0 <= start <= end <= len(text):
+        raise RagError(f"the span {start}:{end} is outside the file ({len(text)} characters)",
+                       hint="the file changed since it was indexed; re-index it (rag ingest)")
+    starts = line_starts(text)
+    first_span = bisect.bisect_right(starts, start)
+    last_span = bisect.bisect_right(starts, max(start, end - 1))
+    first = _reach(text, starts, first_span, -1, context)
+    last = _reach(text, starts, last_span, +1, context)
+    marks = sorted((max(s, 0), min(e, len(text))) for s, e in highlights if s < e)
+    lines = []
+    for n in range(first, last + 1):
+        lo = starts[n - 1]
+        hi = starts[n] - 1 if n < len(starts) else len(text)  # without the newline
+        in_span = first_span <= n <= last_span
+        # keep the text near the span; context lines keep the side next to the span
+        keep_lo, keep_hi = (start - WINDOW_KEEP, end + WINDOW_KEEP) if in_span else \
+            (hi - CONTEXT_KEEP, hi) if n < first_span else (lo, lo + CONTEXT_KEEP)
+        a, b = max(lo, keep_lo), min(hi, keep_hi)
+        parts = [{"text": "…", "mark": False}] if a > lo else []
+        parts += _marked(text, a, b, marks)
+        if b < hi:
+            parts.append({"text": "…", "mark": False})
+        lines.append({"line": n, "in_span": in_span, "parts": parts})
+    return {"start_line": first_span, "end_line": last_span, "first_line": first, "last_line": last,
+            "lines": lines}
+
+
+def _reach(text: str, starts: list[int], line: int, step: int, context: int) -> int:
+    """The line ``context`` non-blank lines away: blank lines between paragraphs are not context."""
+    n, found = line, 0
+    while found < context and 1 <= n + step <= len(starts):
+        n += step
+        hi = starts[n] if n < len(starts) else len(text)
+        found += bool(text[starts[n - 1]:hi].strip())
+    return n
+
+
+def _marked(text: str, a: int, b: int, marks: list[tuple[int, int]]) -> list[dict]:
+    """Split text[a:b] into parts, marked where a highlight covers them."""
+    cuts = sorted({a, b, *(x for s, e in marks for x in (s, e) if a < x < b)})
+    parts: list[dict] = []
+    for s, e in zip(cuts, cuts[1:]):
+        chunk = text[s:e].rstrip("\r") if e == b else text[s:e]
+        mark = any(ms <= s and e <= me for ms, me in marks)
+        if not chunk:
+            continue
+        if parts and parts[-1]["mark"] == mark:
+            parts[-1]["text"] += chunk
+        else:
+            parts.append({"text": chunk, "mark": mark})
+    return parts

@@ -114,5 +114,32 @@ class Pipeline:
                  f"{len(answer.citations)} citations", answer.timings_ms["total"])
         return answer
 
+    def source(self, file: str, start_char: int, end_char: int, context: int = 3,
+               highlights: list[tuple[int, int]] | None = None) -> dict:
+        """Lines of an indexed file around a span (a citation, a passage), highlights marked.
+
+        ``file`` is the name a citation shows; the path read is the one the index holds for
+        it, so only indexed files can be read and no name (``../``, absolute) escapes.
+        """
+        from rag.corpus import read_text, sha256, window
+
+        if not isinstance(file, str) or not file.strip():
+            raise RagError("no file named", hint="pass the 'file' of a citation or passage")
+        store, _ = self._open()
+        meta = store.indexed_file(file)
+        if meta is None:
+            raise RagError(f"'{file[:200]}' is not a file in the index",
+                           hint="only indexed files can be shown; `rag info` lists them")
+        try:
+            text = read_text(Path(meta["path"]), self.settings.max_file_bytes)
+        except (OSError, ValueError) as exc:
+            raise RagError(f"cannot read {file}: {exc}", hint="re-index after changing the corpus (rag ingest)") from None
+        spans = highlights if highlights is not None else [(start_char, end_char)]
+        out = window(text, int(start_char), int(end_char), context=min(max(int(context), 0), 50),
+                     highlights=[(int(s), int(e)) for s, e in spans])
+        # a file edited since indexing may no longer say what the citation quoted
+        return {"file": file, "start_char": int(start_char), "end_char": int(end_char),
+                "stale": sha256(text) != meta.get("file_hash"), **out}
+
     def _embed(self, text: str) -> list[float]:
         return self.embedder.get_query_embedding(text)

@@ -125,6 +125,14 @@ class Store:
     def count(self) -> int:
         return _call(self.settings, self.chunks.count)
 
+    def indexed_file(self, file: str) -> dict | None:
+        """One chunk's metadata for ``file`` (its corpus-relative name), or None if not indexed.
+
+        The source viewer reads only paths found here, so a name never becomes a path.
+        """
+        got = _call(self.settings, self.chunks.get, where={"file": file}, include=["metadatas"], limit=1)
+        return got["metadatas"][0] if got["ids"] else None
+
     def generation(self) -> tuple[int, int]:
         """A cheap signature that changes whenever ingest changed the collection."""
         col = _call(self.settings, self.client.get_collection, self.settings.collection, embedding_function=None)

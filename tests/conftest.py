@@ -49,3 +49,7 @@ def small_pipeline(corpus_dir, tmp_path):
     from rag.pipeline import Pipeline
 
     return Pipeline(make_settings(corpus_dir, tmp_path / "index"))
+
+
+# One real `rag chat` subprocess shared by the chat's API and browser tests (started on first use).
+from tests.chat_server import chat_app  # noqa: E402,F401
