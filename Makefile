@@ -26,7 +26,7 @@ index: $(STAMP)         ## build or update the index
 	$(BIN)/rag ingest
 
 eval: $(STAMP)          ## run the eval suite and write eval/out/report.md
-	$(BIN)/rag eval --out eval/out
+	$(BIN)/rag eval --out eval/out --configs hybrid,dense,bm25,llamaindex-dense --calibrate
 
 bench: $(STAMP)         ## the scaling benchmark (prints a table, writes bench/out/)
 	$(BIN)/python bench/run.py

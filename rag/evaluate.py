@@ -68,8 +68,9 @@ def parse_configs(spec: str | None) -> list[Config]:
 class _Files:
     """Corpus texts read once, for quote spans and for checking citations are verbatim."""
 
-    def __init__(self, corpus: Path):
+    def __init__(self, corpus: Path, max_bytes: int):
         self.corpus = corpus
+        self.max_bytes = max_bytes
         self._texts: dict[str, str] = {}
         self._starts: dict[str, list[int]] = {}
 
@@ -78,7 +79,7 @@ class _Files:
 
         if key not in self._texts:
             path = Path(key) if Path(key).is_absolute() else self.corpus / key
-            self._texts[key] = read_text(path, 1 << 40)
+            self._texts[key] = read_text(path, self.max_bytes)
             self._starts[key] = line_starts(self._texts[key])
         return self._texts[key]
 
@@ -95,6 +96,11 @@ class _Files:
 def _passage_row(p) -> dict:
     return {"file": p.file, "start_line": p.start_line, "end_line": p.end_line, "start_char": p.start_char,
             "end_char": p.end_char, "score": round(p.score, 6), "also_in": p.also_in}
+
+
+def _slim(row: dict) -> dict:
+    """What results.json keeps of a passage: where it is and its score (the text is in the file)."""
+    return {k: row[k] for k in ("file", "start_line", "end_line", "score")}
 
 
 class _Baseline:
@@ -125,6 +131,7 @@ def _score(item: Item, spans: list[list[Span]], files: _Files, answer=None, pass
         row.passages = [_passage_row(p) for p in passages]
         if item.answerable:
             row.retrieval = retrieval_scores(row.passages, spans)
+        row.passages = [_slim(p) for p in row.passages]
     if answer is not None:
         row.refused, row.answer, row.evidence, row.notice = answer.refused, answer.answer, answer.evidence, answer.notice
         row.timings_ms = dict(answer.timings_ms)
@@ -154,7 +161,7 @@ def run(settings: Settings, items: list[Item], configs: list[Config], progress: 
 
     from rag.pipeline import Pipeline
 
-    files = _Files(Path(settings.corpus))
+    files = _Files(Path(settings.corpus), settings.max_file_bytes)
     spans = {i.id: files.spans(i) for i in items}
     missing = [i.id for i in items if any(not group for group in spans[i.id])]
     if missing:
@@ -234,7 +241,7 @@ def main(settings: Settings, args) -> int:
 
     path = getattr(args, "file", None) or DEFAULT_FILE
     items = select(load(Path(path)), getattr(args, "types", None), getattr(args, "ids", None))
-    problems = check_quotes(items, Path(settings.corpus))
+    problems = check_quotes(items, Path(settings.corpus), settings.max_file_bytes)
     if problems:
         raise RagError(f"the eval set does not match the corpus {settings.corpus}: {problems[0]}"
                        + (f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""),

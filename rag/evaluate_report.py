@@ -116,26 +116,41 @@ def _calibration_md(c: dict) -> str:
 
 
 def _failures_md(rows: list[Scored], items, config: str) -> str:
+    """Three lists, because each points at a different fix: wrong answers (selection and
+    citation), false refusals (the refusal rules or retrieval), and answers to questions
+    the corpus does not answer (the refusal rules or the threshold)."""
     by_id = {i.id: i for i in items}
-    worst = sorted((r for r in rows if r.badness > 0), key=lambda r: -r.badness)[:N_FAILURES]
+    groups = [
+        ("Wrong or incomplete answers", [r for r in rows if r.answerable and r.refused is False and r.badness > 0]),
+        ("False refusals", [r for r in rows if r.answerable and r.refused]),
+        ("Answered, but the corpus does not answer it", [r for r in rows if not r.answerable and not r.refused]),
+    ]
     out = [f"## Worst failures ({config})\n"]
-    if not worst:
+    if not any(g for _, g in groups):
         out.append("None: every question answered with all facts and supported citations, every "
                    "unanswerable one refused.\n")
-    for r in worst:
-        item = by_id[r.id]
-        out.append(f"### {r.id} ({r.verdict}): {r.question}\n")
-        if item.answerable:
-            facts = "; ".join(f"{'✓' if ok else '✗'} {' / '.join(f)}" for f, ok in zip(item.facts, r.facts_found))
-            out.append(f"- expected: {item.answer}  \n- facts: {facts}")
-            out.append(f"- supporting quote first retrieved at rank: {r.retrieval.get('first_rank') or 'not in top 10'}")
-        out.append(f"- answer (evidence {r.evidence:.3f}): {one_line(r.answer)}"
-                   + (f"  \n- notice: {r.notice}" if r.notice else "") + (f"  \n- error: {r.error}" if r.error else ""))
-        for c in r.citations:
-            mark = "supported" if c["supported"] else "NOT supported"
-            out.append(f"  - [{c['id']}] {c['file']} lines {c['start_line']}–{c['end_line']} ({mark}): "
-                       f"\"{one_line(c['text'])[:300]}\"")
-        out.append("")
+    for title, group in groups:
+        if not group:
+            continue
+        out.append(f"### {title} ({len(group)})\n")
+        for r in sorted(group, key=lambda r: (-r.badness, r.id))[:N_FAILURES]:
+            out.append(_failure_md(r, by_id[r.id]))
+    return "\n".join(out)
+
+
+def _failure_md(r: Scored, item) -> str:
+    out = [f"#### {r.id} ({r.verdict}): {r.question}\n"]
+    if item.answerable:
+        facts = "; ".join(f"{'✓' if ok else '✗'} {' / '.join(f)}" for f, ok in zip(item.facts, r.facts_found))
+        out.append(f"- expected: {item.answer}  \n- facts: {facts}  ")
+        out.append(f"- supporting quote first retrieved at rank: {r.retrieval.get('first_rank') or 'not in top 10'}  ")
+    out.append(f"- answer (evidence {r.evidence:.3f}): {one_line(r.answer)}"
+               + (f"  \n- notice: {r.notice}" if r.notice else "") + (f"  \n- error: {r.error}" if r.error else ""))
+    for c in r.citations:
+        mark = "supported" if c["supported"] else "NOT supported"
+        out.append(f"  - [{c['id']}] {c['file']} lines {c['start_line']}–{c['end_line']} ({mark}): "
+                   f"\"{one_line(c['text'])[:300]}\"")
+    out.append("")
     return "\n".join(out)
 
 
@@ -170,11 +185,12 @@ def _plots(results: dict, out: Path) -> list[str]:
     made.append("metrics.png")
 
     # 2. per question type: hit@5 for all, fact recall (refusal recall for unanswerable) for writers
-    types = sorted({t for n in order for t in configs[n]["by_type"]})
-    fig, axes = plt.subplots(1, 2, figsize=(13, 4.5), sharey=True)
-    for ax, (title, fn) in zip(axes, [
-            ("hit@5 of the supporting quotes", lambda s, t: _num(s.get("hit@5"))),
-            ("fact recall (unanswerable: refusal recall)",
+    all_types = sorted({t for n in order for t in configs[n]["by_type"]})
+    fig, axes = plt.subplots(1, 2, figsize=(13, 4.8), sharey=True)
+    for ax, (title, types, fn) in zip(axes, [
+            ("hit@5 of the supporting quotes", [t for t in all_types if t != "unanswerable"],
+             lambda s, t: _num(s.get("hit@5"))),
+            ("fact recall (unanswerable: refusal recall)", all_types,
              lambda s, t: _num(s.get("refusal_recall" if t == "unanswerable" else "fact_recall")))]):
         x = np.arange(len(types))
         for i, n in enumerate(order):
@@ -183,8 +199,8 @@ def _plots(results: dict, out: Path) -> list[str]:
         ax.set_xticks(x, types, rotation=20)
         ax.set_title(title)
         ax.set_ylim(0, 1.05)
-    axes[0].legend(fontsize=8)
-    fig.tight_layout()
+    fig.legend(*axes[0].get_legend_handles_labels(), loc="lower center", ncol=len(order), fontsize=8)
+    fig.tight_layout(rect=(0, 0.07, 1, 1))
     fig.savefig(out / "by_type.png", dpi=110)
     plt.close(fig)
     made.append("by_type.png")

@@ -104,7 +104,7 @@ def load(path: Path) -> list[Item]:
     return items
 
 
-def check_quotes(items: list[Item], corpus: Path) -> list[str]:
+def check_quotes(items: list[Item], corpus: Path, max_bytes: int = 50_000_000) -> list[str]:
     """Problems with quotes (file missing, text not verbatim in it); empty when all is well."""
     from rag.corpus import read_text
 
@@ -114,7 +114,7 @@ def check_quotes(items: list[Item], corpus: Path) -> list[str]:
         for q in item.quotes:
             if q.file not in texts:
                 try:
-                    texts[q.file] = read_text(corpus / q.file, 1 << 40)
+                    texts[q.file] = read_text(corpus / q.file, max_bytes)
                 except (OSError, ValueError):
                     texts[q.file] = None
             text = texts[q.file]
