@@ -33,6 +33,10 @@ def _num(v) -> float:
     return float("nan") if v is None else float(v)
 
 
+def _ms(v) -> str | None:
+    return None if v is None else f"{v:.1f}"
+
+
 def _table(header: list[str], rows: list[list]) -> str:
     out = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     out += ["| " + " | ".join(_fmt(c) for c in r) + " |" for r in rows]
@@ -77,9 +81,9 @@ def _markdown(results: dict, items, plots: list[str]) -> str:
                                                     for n in writers]))
     md.append("## Latency (ms per question)\n")
     stages = ["embed", "retrieve", "answer", "total"]
+    lat = lambda n, s, q: _ms(configs[n]["summary"]["latency_ms"].get(s, {}).get(q))  # noqa: E731
     md.append(_table(["config", *(f"{s} p50" for s in stages), *(f"{s} p95" for s in stages)],
-                     [[n, *(configs[n]["summary"]["latency_ms"].get(s, {}).get("p50") for s in stages),
-                       *(configs[n]["summary"]["latency_ms"].get(s, {}).get("p95") for s in stages)]
+                     [[n, *(lat(n, s, "p50") for s in stages), *(lat(n, s, "p95") for s in stages)]
                       for n in order]))
     md.append("## By question type\n")
     cols = ["hit@5", "mrr", "fact_recall", "exact", "citation_precision", "refusal_recall", "false_refusal_rate"]
@@ -121,7 +125,8 @@ def _failures_md(rows: list[Scored], items, config: str) -> str:
     the corpus does not answer (the refusal rules or the threshold)."""
     by_id = {i.id: i for i in items}
     groups = [
-        ("Wrong or incomplete answers", [r for r in rows if r.answerable and r.refused is False and r.badness > 0]),
+        ("Wrong or incomplete answers, or unsupported citations",
+         [r for r in rows if r.answerable and r.refused is False and r.badness > 0]),
         ("False refusals", [r for r in rows if r.answerable and r.refused]),
         ("Answered, but the corpus does not answer it", [r for r in rows if not r.answerable and not r.refused]),
     ]
