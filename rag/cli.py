@@ -83,7 +83,10 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Run the eval set through the same pipeline as `rag ask` and write a report.")
     p.add_argument("--out", type=Path, default=Path("eval/out"), help="report folder (default eval/out)")
     p.add_argument("--file", type=Path, help="eval set (JSON Lines; default eval/questions.jsonl)")
-    p.add_argument("--configs", help="comma-separated configurations to compare (default: hybrid)")
+    p.add_argument("--configs", help="comma-separated configurations to compare, each MODE[:setting=value...] "
+                                      "with MODE hybrid, dense, bm25 or llamaindex-dense (plain LlamaIndex "
+                                      "retrieval, scored on retrieval only), e.g. hybrid,bm25,hybrid:top_k=10 "
+                                      "(default: hybrid)")
     p.add_argument("--type", dest="types", help="only these question types (comma-separated)")
     p.add_argument("--ids", help="only these question ids (comma-separated)")
     p.add_argument("--calibrate", action="store_true", help="also search the refusal threshold and print the best")
