@@ -19,9 +19,10 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from rag.config import Settings
+from rag.config import Settings, validate
 from rag.errors import RagError
-from rag.evaluate_metrics import Scored, Span, by_type, calibrate, facts_found, find_all, retrieval_scores, summarize
+from rag.evaluate_metrics import (Scored, Span, by_type, calibrate, citation_supported, facts_found, find_all,
+                                  retrieval_scores, summarize)
 from rag.evaluate_set import DEFAULT_FILE, Item, check_quotes, load, select
 
 log = logging.getLogger(__name__)
@@ -139,8 +140,6 @@ def _score(item: Item, spans: list[list[Span]], files: _Files, answer=None, pass
             row.facts_found = facts_found(answer.answer, item.facts)
         else:
             row.facts_found = [False] * len(item.facts)
-        from rag.evaluate_metrics import citation_supported
-
         for c in answer.citations:
             d = c.to_dict()
             try:
@@ -247,6 +246,8 @@ def main(settings: Settings, args) -> int:
                        + (f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""),
                        hint="quotes must be verbatim substrings of their files; fix the set or pass --corpus")
     configs = parse_configs(getattr(args, "configs", None))
+    for c in configs:  # a bad setting in the last configuration should not wait for the others to run
+        validate(settings.replace(**c.overrides))
     quiet = getattr(args, "quiet", False)
     report = Pipeline(settings).ingest(progress=not quiet)  # once, for every configuration
     log.info("index: %s", report.summary())

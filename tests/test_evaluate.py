@@ -10,7 +10,7 @@ from rag.errors import RagError
 from rag.evaluate import parse_configs
 from rag.evaluate_metrics import (Span, calibrate, citation_supported, find_all, has_fact, normalize, percentile,
                                   retrieval_scores)
-from tests.conftest import ROOT, SEEDS, make_settings
+from tests.conftest import ROOT, SEEDS
 
 THRESHOLDS = ROOT / "eval" / "thresholds.json"
 
@@ -223,6 +223,18 @@ def test_cli_eval_on_your_own_corpus_and_questions(tmp_path, monkeypatch, capsys
     assert [r["id"] for r in saved["configs"]["bm25"]["rows"]] == ["kettle", "coffee"]
     assert saved["meta"]["questions"] == 2
     assert "report:" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("spec, message", [("hybrid:top_k=0", "top_k"), ("dense:colour=blue", "unknown setting"),
+                                           ("hybrid:top_k=many", "bad value")])
+def test_cli_eval_refuses_bad_configurations_before_running(tmp_path, monkeypatch, capsys, spec, message):
+    from rag.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    code = main(["eval", "--corpus", str(SEEDS), "--index", str(tmp_path / "idx"), "--out", str(tmp_path / "o"),
+                 "--file", str(ROOT / "eval" / "questions.jsonl"), "--configs", f"hybrid,{spec}", "-q"])
+    assert code == 2 and message in capsys.readouterr().err
+    assert not (tmp_path / "idx").exists()  # refused before any index was built
 
 
 def test_cli_eval_refuses_a_set_that_does_not_match_the_corpus(tmp_path, monkeypatch, capsys):
