@@ -32,6 +32,9 @@ class Settings:
     follow_symlinks: bool = False
     extensions: tuple[str, ...] = (".txt", ".md")
     max_file_bytes: int = 50_000_000
+    # A line this long is data (minified text, a base64 blob, a log dump), not prose: its
+    # file is skipped with a reason rather than embedded for minutes and quoted in megabytes.
+    max_line_chars: int = 100_000
     # --- Chroma server mode (empty host = embedded persistent store) -------------
     chroma_host: str = ""
     chroma_port: int = 8000

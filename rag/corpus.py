@@ -9,6 +9,7 @@ from __future__ import annotations
 import bisect
 import hashlib
 import os
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -61,10 +62,16 @@ def sha256(text: str) -> str:
 
 def read_text(path: Path, max_bytes: int) -> str:
     """Strict UTF-8 (a BOM is dropped); raises ValueError with a reason a person can act on."""
-    size = path.stat().st_size
-    if size > max_bytes:
-        raise ValueError(f"larger than max_file_bytes ({size} > {max_bytes} bytes)")
-    data = path.read_bytes()
+    st = path.stat()
+    if not stat.S_ISREG(st.st_mode):
+        # a named pipe would block the read forever; a device could be endless
+        raise ValueError("not a regular file (a pipe, socket or device)")
+    if st.st_size > max_bytes:
+        raise ValueError(f"larger than max_file_bytes ({st.st_size} > {max_bytes} bytes)")
+    with path.open("rb") as fh:
+        data = fh.read(max_bytes + 1)  # bounded even if the file grows after the stat
+    if len(data) > max_bytes:
+        raise ValueError(f"larger than max_file_bytes (> {max_bytes} bytes)")
     if b"\x00" in data:
         raise ValueError("binary content (NUL bytes), not text")
     try:
@@ -91,7 +98,7 @@ def _walk(root: Path, follow_symlinks: bool):
 
 
 def scan(roots: list[Path], extensions: tuple[str, ...], follow_symlinks: bool = False,
-         max_file_bytes: int = 50_000_000) -> Scan:
+         max_file_bytes: int = 50_000_000, max_line_chars: int = 100_000) -> Scan:
     result = Scan()
     seen: set[Path] = set()
     for root in roots:
@@ -116,6 +123,11 @@ def scan(roots: list[Path], extensions: tuple[str, ...], follow_symlinks: bool =
             except (OSError, ValueError) as exc:
                 reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
                 result.skipped.append(Skipped(name, reason))
+                continue
+            longest = max(map(len, text.split("\n")))
+            if longest > max_line_chars:
+                result.skipped.append(Skipped(name, f"a line of {longest} characters is longer than max_line_chars "
+                                                    f"({max_line_chars}): data, not prose; raise it to index this file"))
                 continue
             result.files.append(SourceFile(resolved, name, text, sha256(text)))
     return result

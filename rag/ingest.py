@@ -18,7 +18,8 @@ from pathlib import Path
 from rag.chunking import Chunker, Span, sentences
 from rag.config import Settings
 from rag.corpus import Skipped, SourceFile, scan
-from rag.store import Store
+from rag.errors import RagError
+from rag.store import Store, remove_broken
 
 log = logging.getLogger(__name__)
 
@@ -85,11 +86,15 @@ class Ingestor:
     def run(self, roots: list[Path] | None = None, rebuild: bool = False, progress: bool = True) -> IngestReport:
         started = time.perf_counter()
         roots = roots or [self.settings.corpus]
-        found = scan(roots, self.settings.extensions, self.settings.follow_symlinks, self.settings.max_file_bytes)
+        found = scan(roots, self.settings.extensions, self.settings.follow_symlinks, self.settings.max_file_bytes,
+                     self.settings.max_line_chars)
         for s in found.skipped:
             log.warning("skipped %s: %s", s.name, s.reason)
         if rebuild:
-            Store(self.settings, check=False).drop()
+            try:
+                Store(self.settings, check=False).drop()
+            except RagError as exc:  # Chroma cannot open it at all: remove its files instead
+                remove_broken(self.settings, exc)
         store = Store(self.settings, create=True)
         report = IngestReport(files=len(found.files), skipped=found.skipped)
         states = store.file_states()
@@ -137,28 +142,36 @@ class Ingestor:
 
     def _flush(self, store: Store, batch: list[_Prepared], states, report: IngestReport, bar) -> None:
         texts = [s.text for p in batch for s in (*p.chunks, *p.sentences)]
-        vectors = self._embed(texts, bar)
+        # identical texts (a repeated paragraph, the chunk and the sentence of a one-line
+        # file, copies of one file) are embedded once: the model is the slow part
+        unique = list(dict.fromkeys(texts))
+        vector_of = dict(zip(unique, self._embed(unique, bar)))
+        bar.update(len(texts) - len(unique))
         stamp = _now()
-        at = 0
+        rows: dict[str, list[tuple]] = {"sentences": [], "chunks": []}
         for p in batch:
-            n_c, n_s = len(p.chunks), len(p.sentences)
-            chunk_vecs, sent_vecs = vectors[at:at + n_c], vectors[at + n_c:at + n_c + n_s]
-            at += n_c + n_s
-            path = str(p.file.path)
-            existed = path in states
-            store.delete_path(path)
-            # sentences before chunks: complete chunks are the mark of a finished file
-            store.add("sentences", [sentence_id(path, s) for s in p.sentences], sent_vecs,
-                      [s.text for s in p.sentences], [_meta(p, s, stamp, n_c) for s in p.sentences])
-            store.add("chunks", [chunk_id(path, i, c) for i, c in enumerate(p.chunks)], chunk_vecs,
-                      [c.text for c in p.chunks], [_meta(p, c, stamp, n_c) for c in p.chunks])
-            if existed:
+            n_c, path = len(p.chunks), str(p.file.path)
+            if path in states:
+                store.delete_path(path)  # stale or partial entries of an earlier run
+            rows["sentences"] += [(sentence_id(path, s), vector_of[s.text], s.text, _meta(p, s, stamp, n_c))
+                                  for s in p.sentences]
+            rows["chunks"] += [(chunk_id(path, i, c), vector_of[c.text], c.text, _meta(p, c, stamp, n_c))
+                               for i, c in enumerate(p.chunks)]
+        # One write per collection per batch, not per file: a Chroma write costs tens of ms
+        # whatever its size, and thousands of tiny files written one by one took minutes.
+        # Sentences before chunks: complete chunks are the mark of a finished file.
+        for name in ("sentences", "chunks"):
+            if rows[name]:
+                ids, vectors, docs, metas = (list(col) for col in zip(*rows[name]))
+                store.add(name, ids, vectors, docs, metas)
+        for p in batch:
+            if str(p.file.path) in states:
                 report.updated += 1
-                log.info("re-indexed %s (%d chunks)", p.file.name, n_c)
+                log.info("re-indexed %s (%d chunks)", p.file.name, len(p.chunks))
             else:
                 report.added += 1
-                log.info("indexed %s (%d chunks)", p.file.name, n_c)
-        report.embedded += len(texts)
+                log.info("indexed %s (%d chunks)", p.file.name, len(p.chunks))
+        report.embedded += len(unique)
 
     def _embed(self, texts: list[str], bar) -> list[list[float]]:
         from rag.models import sentence_model

@@ -9,6 +9,8 @@ persistent store and a ``chroma run`` server, go through the same methods here.
 from __future__ import annotations
 
 import logging
+import re
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable
@@ -208,6 +210,55 @@ def _connect(settings: Settings):
         raise _wrap(exc, settings) from None
 
 
+_SEGMENT_DIR = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+_SEGMENT_FILE = re.compile(r"\w+\.(bin|pickle)")
+_SQLITE_FILE = re.compile(r"chroma\.sqlite3(-wal|-shm|-journal)?")
+
+
+def remove_broken(settings: Settings, error: RagError) -> None:
+    """``rag ingest --rebuild`` of an embedded index Chroma cannot even open (a garbage or
+    truncated chroma.sqlite3): without this the hint "rebuild it" led back to the same error.
+
+    Only what has Chroma's own layout goes -- chroma.sqlite3 and its journals, and segment
+    folders named by a UUID holding .bin/.pickle files. A folder holding anything else
+    (--index pointed at the wrong place) is left untouched, and ``error`` is raised.
+    """
+    path = Path(settings.index)
+    if settings.server_mode or not (path / "chroma.sqlite3").is_file():
+        raise error
+    entries = list(path.iterdir())
+    for entry in entries:
+        own = _SQLITE_FILE.fullmatch(entry.name) if entry.is_file() else \
+            _SEGMENT_DIR.fullmatch(entry.name) and all(f.is_file() and _SEGMENT_FILE.fullmatch(f.name)
+                                                       for f in entry.iterdir())
+        if not own or entry.is_symlink():
+            raise RagError(f"{error.message}; --rebuild did not delete it: {path} also holds "
+                           f"{entry.name!r}, which is not part of a Chroma index",
+                           hint="point --index (RAG_INDEX) at the index folder, or move this folder away "
+                                "yourself and run rag ingest") from None
+    _forget_client(path)
+    log.warning("--rebuild: removing the unreadable index in %s", path)
+    try:
+        for entry in entries:
+            shutil.rmtree(entry) if entry.is_dir() else entry.unlink()
+    except OSError as exc:
+        raise _wrap(exc, settings) from None
+
+
+def _forget_client(path: Path) -> None:
+    """chromadb keeps one client per folder per process -- even one whose start failed -- and
+    hands it back to the next client for that folder, broken. Private API, hence the guard."""
+    try:
+        from chromadb.api.shared_system_client import SharedSystemClient
+
+        system = SharedSystemClient._identifier_to_system.pop(str(path), None)
+        SharedSystemClient._identifier_to_refcount.pop(str(path), None)
+        if system is not None:
+            system.stop()
+    except Exception:  # noqa: BLE001 (a broken system may fail to stop; it is gone either way)
+        pass
+
+
 def _call(settings: Settings, fn, *args, **kwargs):
     try:
         return fn(*args, **kwargs)
@@ -228,6 +279,7 @@ def _wrap(exc: Exception, settings: Settings) -> RagError:
                         hint="check that its chromadb version matches this client's (pip show chromadb)")
     if "readonly" in text.lower() or "permission" in text.lower():
         return RagError(f"the index folder {settings.index} is not writable ({text})",
-                        hint="fix its permissions, or point RAG_INDEX/--index elsewhere")
+                        hint="Chroma writes to its folder even to answer questions: fix the folder's "
+                             "permissions, or point RAG_INDEX/--index elsewhere")
     return RagError(f"the index in {settings.index} cannot be read ({text})",
                     hint=f"it may be corrupt or from another chromadb version; {REBUILD_HINT}")
