@@ -24,7 +24,10 @@ def clean_question(question: str, max_chars: int) -> str:
     """Control characters are dropped; empty and over-long questions are refused with a reason."""
     if not isinstance(question, str):
         raise RagError("the question must be text")
-    q = question.translate(_CONTROL).strip()
+    # Lone surrogates (invalid UTF-8 bytes in argv arrive as \udcXX) crashed the tokenizer and
+    # could not be printed: pairs become their character, lone halves U+FFFD.
+    q = question.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+    q = q.translate(_CONTROL).strip()
     if not q:
         raise RagError("the question is empty", hint="ask something, e.g. rag ask \"Who invested in Anthropic?\"")
     if len(q) > max_chars:
