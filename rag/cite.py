@@ -40,6 +40,10 @@ class Passage:
     def lines(self) -> str:
         return _lines(self.start_line, self.end_line)
 
+    @property
+    def where(self) -> str:
+        return f"{self.file}, {_line_label(self.start_line, self.end_line)}"
+
 
 @dataclass
 class Citation:
@@ -61,6 +65,10 @@ class Citation:
     @property
     def lines(self) -> str:
         return _lines(self.start_line, self.end_line)
+
+    @property
+    def where(self) -> str:
+        return f"{self.file}, {_line_label(self.start_line, self.end_line)}"
 
 
 @dataclass
@@ -90,26 +98,28 @@ class Answer:
             out.append(f"(note: {self.notice})")
         if self.refused:
             out.append("\nClosest passages:")
-            out += [f"  - {p.file}, lines {p.lines}: \"{_clip(one_line(p.text), 240)}\"" for p in self.passages[:3]]
+            out += [f"  - {p.where}: \"{_clip(one_line(p.text), 240)}\"" for p in self.passages[:3]]
         else:
             out.append("")
-            out += [f"[{c.id}] {c.file}, lines {c.lines}: \"{one_line(c.text)}\"" for c in self.citations]
+            out += [f"[{c.id}] {c.where}: \"{one_line(c.text)}\"" for c in self.citations]
         return "\n".join(out)
 
     def to_markdown(self, heading: bool = True, footnote_prefix: str = "") -> str:
         """Footnote citations with the quoted passage as a blockquote, ready for a report."""
         out = [f"### {one_line(self.question)}\n"] if heading else []
         if self.refused:
-            out.append(f"*{REFUSAL}*\n")
+            out.append(f"*{REFUSAL}*" + (f" ({self.notice})" if self.notice else "") + "\n")
             out.append("Closest passages:\n")
-            out += [f"- **{p.file}**, lines {p.lines}\n\n{quote(p.text)}\n" for p in self.passages[:3]]
+            out += [f"- **{p.file}**, {_line_label(p.start_line, p.end_line)}\n\n{quote(p.text, indent='  ')}\n"
+                    for p in self.passages[:3]]
             return "\n".join(out)
         body = re.sub(r"\[(\d+)\]", lambda m: f"[^{footnote_prefix}{m.group(1)}]", self.answer)
         out.append(body + "\n")
         if self.notice:
             out.append(f"> *Note: {self.notice}*\n")
         for c in self.citations:
-            out.append(f"[^{footnote_prefix}{c.id}]: **{c.file}**, lines {c.lines}:\n\n{quote(c.text, indent='    ')}\n")
+            out.append(f"[^{footnote_prefix}{c.id}]: **{c.file}**, {_line_label(c.start_line, c.end_line)}:\n\n"
+                       f"{quote(c.text, indent='    ')}\n")
         return "\n".join(out)
 
 
@@ -120,12 +130,12 @@ def quote(text: str, indent: str = "") -> str:
 def passages_markdown(question: str, passages: list[Passage]) -> str:
     out = [f"### Passages for: {one_line(question)}\n"]
     for i, p in enumerate(passages, 1):
-        out.append(f"{i}. **{p.file}**, lines {p.lines}\n\n{quote(p.text, indent='   ')}\n")
+        out.append(f"{i}. **{p.file}**, {_line_label(p.start_line, p.end_line)}\n\n{quote(p.text, indent='   ')}\n")
     return "\n".join(out)
 
 
 def passages_text(passages: list[Passage]) -> str:
-    return "\n\n".join(f"[{i}] {p.file}, lines {p.lines} (score {p.score:.4f}):\n{quote(p.text)}"
+    return "\n\n".join(f"[{i}] {p.where} (score {p.score:.4f}):\n{quote(p.text)}"
                        for i, p in enumerate(passages, 1))
 
 
@@ -136,7 +146,7 @@ def report_markdown(answers: list[Answer], title: str = "rag report") -> str:
     for qi, a in enumerate(answers, 1):
         parts.append(a.to_markdown(footnote_prefix=f"q{qi}-"))
         for c in a.citations:
-            sources.setdefault((c.file, c.start_line, c.end_line), f"- {c.file}, lines {c.lines}")
+            sources.setdefault((c.file, c.start_line, c.end_line), f"- {c.where}")
     if sources:
         parts.append("## Sources\n")
         parts += [v for _, v in sorted(sources.items())]
@@ -145,6 +155,10 @@ def report_markdown(answers: list[Answer], title: str = "rag report") -> str:
 
 def _lines(a: int, b: int) -> str:
     return f"{a}" if a == b else f"{a}–{b}"
+
+
+def _line_label(a: int, b: int) -> str:
+    return f"line {a}" if a == b else f"lines {a}–{b}"
 
 
 def _clip(text: str, n: int) -> str:

@@ -97,25 +97,37 @@ class Pipeline:
         return self.retrieve(question, top_k=top_k, mode=mode)
 
     def ask(self, question: str, top_k: int | None = None, mode: str | None = None) -> Answer:
+        """The answer, cited (or a refusal); text/JSON/Markdown via answer.to_text/to_dict/to_markdown."""
+        *_, answer = self.ask_stream(question, top_k=top_k, mode=mode)
+        return answer
+
+    def ask_stream(self, question: str, top_k: int | None = None, mode: str | None = None):
+        """Yields text as the writer produces it (the LLM writer streams; the extractive one
+        does not), then the checked ``Answer`` last. What streamed is a draft: only the final
+        Answer's sentences passed the citation check."""
         import numpy as np
 
-        from rag.answer import ExtractiveWriter
+        from rag.answer import make_writer
 
         t0 = time.perf_counter()
         q = clean_question(question, self.settings.max_question_chars)
         store, retriever = self._open()
         q_vec = self._embed(q)
         t1 = time.perf_counter()
-        passages = retriever.retrieve(q, top_k=top_k, mode=mode, query_embedding=q_vec)
+        k = top_k or self.settings.top_k
+        # the writer considers sentences of a wider pool than is shown: the sentence that
+        # answers may sit in the 7th passage (see rag.answer)
+        pool = retriever.retrieve(q, top_k=max(k, self.settings.answer_pool), mode=mode, query_embedding=q_vec)
         t2 = time.perf_counter()
-        sentences = store.sentences_in([(p.path, p.start_char, p.end_char) for p in passages])
-        answer = ExtractiveWriter(self.settings).write(q, np.asarray(q_vec, dtype=np.float32), passages, sentences)
+        sentences = store.sentences_in([(p.path, p.start_char, p.end_char) for p in pool])
+        writer = make_writer(self.settings, self._embed)
+        answer = yield from writer.stream(q, np.asarray(q_vec, dtype=np.float32), pool, sentences, show=k)
         t3 = time.perf_counter()
         answer.timings_ms.update(embed=(t1 - t0) * 1e3, retrieve=(t2 - t1) * 1e3, answer=(t3 - t2) * 1e3,
                                  total=(t3 - t0) * 1e3)
         log.info("asked %r: %s in %.0f ms", q[:80], "refused" if answer.refused else
                  f"{len(answer.citations)} citations", answer.timings_ms["total"])
-        return answer
+        yield answer
 
     def source(self, file: str, start_char: int, end_char: int, context: int = 3,
                highlights: list[tuple[int, int]] | None = None) -> dict:

@@ -54,7 +54,7 @@ def test_ask_questions_file_gives_json_lines(index_env, tmp_path):
 def test_text_output_shows_numbered_citations(index_env):
     out = rag("ask", "When did Microsoft announce the Maia 200?", env=index_env)
     assert out.returncode == 0
-    assert "[1]" in out.stdout and "lines" in out.stdout and "000_" in out.stdout
+    assert "[1]" in out.stdout and "line " in out.stdout and "000_" in out.stdout
 
 
 @pytest.mark.parametrize("args, needle", [
