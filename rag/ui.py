@@ -50,6 +50,24 @@ def exposure_warnings(host: str, has_auth: bool, share: bool) -> list[str]:
     return out
 
 
+def check_port(host: str, port: int) -> None:
+    import socket
+
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        with socket.socket(infos[0][0], socket.SOCK_STREAM) as sock:
+            sock.bind(infos[0][4])
+    except OSError as exc:
+        raise _port_error(host, port, exc) from None
+
+
+def _port_error(host: str, port: int, exc: OSError) -> RagError:
+    busy = getattr(exc, "errno", None) == 98 or "empty port" in str(exc) or "in use" in str(exc)
+    why = "the port is in use" if busy else (getattr(exc, "strerror", None) or str(exc))
+    return RagError(f"cannot listen on {host}:{port}: {why}",
+                    hint="pass another port with --port N (or RAG_CHAT_PORT), or a host of this machine with --host")
+
+
 def ensure_index(pipe) -> None:
     """Build the index on first start, with the ingest progress bar in the terminal."""
     if pipe.index_exists():
@@ -72,6 +90,7 @@ def serve(settings: Settings, share: bool = False) -> int:
     auth = parse_auth(settings.chat_auth)
     for warning in exposure_warnings(settings.chat_host, auth is not None, share):
         print(f"warning: {warning}", file=sys.stderr, flush=True)
+    check_port(settings.chat_host, settings.chat_port)  # before minutes of indexing, not after
     pipe = Pipeline(settings)
     ensure_index(pipe)
     print("Loading the model and the index…", flush=True)
@@ -89,8 +108,7 @@ def serve(settings: Settings, share: bool = False) -> int:
             quiet=True, prevent_thread_lock=True, show_error=True, footer_links=["api"], css=CSS,
             ssr_mode=False, mcp_server=False)
     except OSError as exc:
-        raise RagError(f"cannot listen on {settings.chat_host}:{settings.chat_port} ({exc})",
-                       hint="the port may be in use: pass --port N or set RAG_CHAT_PORT") from None
+        raise _port_error(settings.chat_host, settings.chat_port, exc) from None
     print(f"rag chat is running at {local_url}", flush=True)
     if share_url:
         print(f"public share link: {share_url}", flush=True)

@@ -10,7 +10,9 @@ from __future__ import annotations
 import dataclasses
 import logging
 
-import gradio as gr
+from rag import models  # noqa: F401  (sets the offline switches before gradio is imported)
+
+import gradio as gr  # noqa: E402
 
 from rag.cite import Answer, report_markdown
 from rag.errors import RagError

@@ -57,7 +57,7 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def test_env() -> dict:
+def chat_env() -> dict:
     env = {k: v for k, v in os.environ.items() if not k.startswith("RAG_")}
     env.update(HF_HUB_OFFLINE="1", HF_HUB_DISABLE_TELEMETRY="1", GRADIO_ANALYTICS_ENABLED="False",
                PYTHONUNBUFFERED="1")
@@ -74,7 +74,7 @@ def start_chat(workdir: Path, *args: str) -> ChatServer:
     cmd = [sys.executable, "-m", "rag.cli", "chat", "--port", str(port), "--corpus", str(corpus),
            "--index", str(index), *args]
     with log.open("w") as out:
-        proc = subprocess.Popen(cmd, cwd=ROOT, env=test_env(), stdout=out, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(cmd, cwd=ROOT, env=chat_env(), stdout=out, stderr=subprocess.STDOUT)
     server = ChatServer(f"http://127.0.0.1:{port}/", corpus, index, log, proc)
     deadline = time.monotonic() + START_TIMEOUT_S
     while time.monotonic() < deadline:

@@ -62,6 +62,20 @@ def test_error_message_is_escaped():
     assert "&lt;script&gt;" in error_html("bad <script>", "try <b>this</b>")
 
 
+def test_copy_for_report_gives_one_answer_or_the_conversation():
+    from rag.ui_app import Handlers
+
+    first, _ = _answer("Otters sign treaties.")
+    second, _ = _answer("Otters meet on Thursdays.")
+    second.question = "When do otters meet?"
+    one = Handlers.report([first, second], "This answer")
+    assert one.startswith("### When do otters meet?") and re.search(r"\[\^1\]: \*\*f<b>\.md\*\*, lines? 3:", one)
+    assert "Otters sign" not in one
+    both = Handlers.report([first, second], "Whole conversation")
+    assert "Otters sign" in both and "Otters meet" in both and "## Sources" in both
+    assert Handlers.report([], "This answer") == ""
+
+
 def test_auth_setting_parses_or_says_how():
     assert parse_auth("") is None
     assert parse_auth("ann:pa:ss") == ("ann", "pa:ss")
@@ -79,6 +93,27 @@ def test_exposed_without_password_warns(host, auth, share, warned):
     warnings = exposure_warnings(host, auth, share)
     assert bool(warnings) == warned
     assert all("--auth" in w for w in warnings)
+
+
+@pytest.mark.parametrize("host, warned", [("127.0.0.1", False), ("0.0.0.0", True)])
+def test_busy_port_fails_fast_with_one_line_and_exposure_is_warned(tmp_path, host, warned):
+    import socket
+    import subprocess
+    import sys
+
+    from tests.chat_server import ROOT, chat_env
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        out = subprocess.run([sys.executable, "-m", "rag.cli", "chat", "--host", host, "--port", str(port),
+                              "--index", str(tmp_path / "index"), "--corpus", str(tmp_path)],
+                             cwd=ROOT, env=chat_env(), capture_output=True, text=True, timeout=120)
+    assert out.returncode == 2 and "Traceback" not in out.stderr
+    assert f"{port}: the port is in use" in out.stderr and "--port" in out.stderr
+    assert ("warning:" in out.stderr and "--auth" in out.stderr) == warned
+    assert not (tmp_path / "index").exists()  # nothing was indexed before finding the port busy
 
 
 # --- the real app ----------------------------------------------------------------------------------
