@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import time
 
 from rag import models  # noqa: F401  (sets the offline switches before gradio is imported)
 
@@ -17,13 +18,14 @@ import gradio as gr  # noqa: E402
 from rag.cite import Answer, report_markdown
 from rag.errors import RagError
 from rag.pipeline import Pipeline, clean_question
-from rag.ui_render import answer_html, error_html, esc, pending_html, question_html
+from rag.ui_render import answer_html, draft_html, error_html, esc, pending_html, question_html
 
 log = logging.getLogger(__name__)
 
 MODES = ["hybrid", "dense", "bm25"]
 MAX_TOP_K = 20
 CONTEXT_LINES = 2  # non-blank lines shown around a cited sentence
+STREAM_EVERY_S = 0.15  # a streamed draft is redrawn at most this often, not per token
 
 
 class Handlers:
@@ -106,10 +108,24 @@ class Handlers:
             return
         history.append({"role": "assistant", "content": pending_html()})
         yield "", history, answers, gr.skip()
+        draft, shown_at, answer = "", 0.0, None
         try:
-            answer = self.pipe.ask(question, **kw)
+            for item in self.pipe.ask_stream(question, **kw):
+                if not isinstance(item, str):
+                    answer = item  # the checked Answer comes last
+                    continue
+                draft += item  # a writer that streams (the LLM one): show its draft as it grows
+                if time.monotonic() - shown_at >= STREAM_EVERY_S:
+                    history[-1] = {"role": "assistant", "content": draft_html(draft)}
+                    shown_at = time.monotonic()
+                    yield "", history, answers, gr.skip()
         except RagError as exc:
             history[-1] = {"role": "assistant", "content": error_html(exc.message, exc.hint)}
+            yield "", history, answers, gr.skip()
+            return
+        if answer is None:  # a writer that stopped without its answer: say so, not hang
+            history[-1] = {"role": "assistant", "content": error_html("the answer writer gave no answer",
+                                                                       "ask again; see the server's log")}
             yield "", history, answers, gr.skip()
             return
         history[-1] = {"role": "assistant", "content": answer_html(answer, self.windows(answer))}

@@ -41,6 +41,14 @@ def pending_html(text: str = "Searching the corpus…") -> str:
     return f'<div class="rag-msg rag-pending"><span class="rag-spinner"></span>{esc(text)}</div>'
 
 
+def draft_html(text: str) -> str:
+    """A streaming writer's text so far: marked as a draft, since only the final answer's
+    sentences have passed the citation check."""
+    return (f'<div class="rag-msg rag-pending rag-draft"><span class="rag-spinner"></span>'
+            f'<span class="rag-draft-label">Writing (draft, citations are checked when it ends)…</span>'
+            f'<div class="rag-text">{esc(one_line(text))}</div></div>')
+
+
 def error_html(message: str, hint: str = "") -> str:
     tip = f'<div class="rag-hint">{esc(hint)}</div>' if hint else ""
     return f'<div class="rag-msg rag-error"><b>Cannot ask that:</b> {esc(message)}{tip}</div>'
@@ -140,6 +148,8 @@ CSS = """
 .rag-error { border-left: 4px solid #c92a2a; padding-left: 10px; color: #c92a2a; }
 .rag-hint { color: var(--body-text-color-subdued); font-size: 0.9em; margin-top: 2px; }
 .rag-pending { color: var(--body-text-color-subdued); font-style: italic; }
+.rag-draft .rag-text { font-style: normal; margin-top: 4px; }
+.rag-draft-label { font-size: 0.85em; }
 .rag-spinner { display: inline-block; width: 0.8em; height: 0.8em; margin-right: 6px; border-radius: 50%;
   border: 2px solid currentColor; border-right-color: transparent; animation: rag-spin 0.8s linear infinite; }
 @keyframes rag-spin { to { transform: rotate(360deg); } }

@@ -64,17 +64,19 @@ def chat_env() -> dict:
     return env
 
 
-def start_chat(workdir: Path, *args: str) -> ChatServer:
+def start_chat(workdir: Path, *args: str, seeds=("000_5d630dd79f32896f.txt", "003_3fde7addf9f091b4.txt"),
+               env: dict | None = None) -> ChatServer:
     corpus, index, log = workdir / "corpus", workdir / "index", workdir / "chat.log"
     corpus.mkdir(parents=True)
-    for name in ("000_5d630dd79f32896f.txt", "003_3fde7addf9f091b4.txt"):
+    for name in seeds:
         shutil.copy(SEEDS / name, corpus / name)
     (corpus / HOSTILE_FILE).write_text(HOSTILE_TEXT, encoding="utf-8")
     port = free_port()
     cmd = [sys.executable, "-m", "rag.cli", "chat", "--port", str(port), "--corpus", str(corpus),
            "--index", str(index), *args]
     with log.open("w") as out:
-        proc = subprocess.Popen(cmd, cwd=ROOT, env=chat_env(), stdout=out, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(cmd, cwd=ROOT, env={**chat_env(), **(env or {})}, stdout=out,
+                                stderr=subprocess.STDOUT)
     server = ChatServer(f"http://127.0.0.1:{port}/", corpus, index, log, proc)
     deadline = time.monotonic() + START_TIMEOUT_S
     while time.monotonic() < deadline:

@@ -297,3 +297,32 @@ def test_concurrent_users_get_their_own_answers(chat_app):
         bots = list(pool.map(one, questions))
     for q, bot in zip(questions, bots):
         assert ("rag-refusal" in bot) == ("Samsung" in q)
+
+
+@pytest.mark.slow
+def test_chat_streams_a_streaming_writers_draft_then_the_checked_answer(tmp_path_factory):
+    """With the LLM writer (a real llama.cpp server), the chat shows the draft as it grows."""
+    from tests import llm_server
+    from tests.chat_server import start_chat, stop
+
+    why = llm_server.available()
+    if why:
+        pytest.skip(why)
+    llm = llm_server.start()
+    chat = None
+    try:
+        chat = start_chat(tmp_path_factory.mktemp("chat-llm"), seeds=("003_3fde7addf9f091b4.txt",), env={
+            "RAG_WRITER": "llm", "RAG_LLM_BASE_URL": llm.url, "RAG_LLM_MODEL": "smollm2",
+            "RAG_LLM_MAX_TOKENS": "40", "RAG_LLM_TIMEOUT_S": "240", "RAG_TOP_K": "2"})
+        job = chat.client(auth=None).submit("When was the Quokka Protocol ratified?", [], 2, "hybrid",
+                                            api_name="/chat")
+        job.result(timeout=300)
+        states = ["".join(part["text"] for part in m["content"]) for out in job.outputs() for m in out[1][-1:]]
+        drafts = [st for st in states if "rag-draft" in st]
+        assert "rag-pending" in states[0] and drafts, states
+        assert "rag-answer" in states[-1] or "rag-refusal" in states[-1]
+        assert not any(LIVE_TAG.search(st) for st in states)  # the model's text is escaped too
+    finally:
+        if chat is not None:
+            stop(chat)
+        llm.stop()
