@@ -8,7 +8,6 @@ ANSWERABLE = [
     "When did Microsoft announce the Maia 200?",
     "What is the Maia 200 designed for?",
     "Which chips dominate AI model training?",
-    "Who is the CEO of Anthropic?",
     "Why does Anthropic use several cloud providers?",
     "What did China do about Meta's acquisition of Manus?",
     "Are Microsoft and OpenAI still exclusive partners?",
@@ -30,4 +29,6 @@ UNANSWERABLE = [
     "How much did Apple invest in Anthropic?",
     "Who is the CEO of Samsung?",
     "What was Anthropic's revenue in 2019?",
+    # Dario Amodei is named, never as CEO; only OpenAI's CEO is (the writer must not offer him)
+    "Who is the CEO of Anthropic?",
 ]
