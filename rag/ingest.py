@@ -172,6 +172,9 @@ class Ingestor:
                 report.added += 1
                 log.info("indexed %s (%d chunks)", p.file.name, len(p.chunks))
         report.embedded += len(unique)
+        # stamp every batch, not only the end: a reader (another process) whose BM25 was
+        # built mid-ingest sees the change even if this run is killed before it finishes
+        store.bump_generation(stamp)
 
     def _embed(self, texts: list[str], bar) -> list[list[float]]:
         from rag.models import sentence_model

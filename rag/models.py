@@ -9,7 +9,7 @@ from __future__ import annotations
 import functools
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from rag.errors import RagError
 
@@ -28,12 +28,22 @@ OFFLINE_ENV = {
     "HF_HUB_DISABLE_PROGRESS_BARS": "1",
 }
 
+# Defaults the user may override in the environment (set before torch is first imported).
+# OMP_WAIT_POLICY=PASSIVE: torch's OpenMP threads otherwise spin while they wait for each
+# other; on a machine busy with other work one descheduled thread leaves the other spinning
+# its whole time slice. Measured on 2 cores with other jobs running: one question's
+# embedding took 1100-1600 ms instead of 12-21 ms, and batches were up to 3x slower.
+# Spinning only pays where cores sit idle, and rag must run well on a busy laptop too.
+THREAD_ENV = {"OMP_WAIT_POLICY": "PASSIVE"}
+
 PACKAGED = {"all-minilm-l6-v2", "sentence-transformers/all-minilm-l6-v2"}
 
 
 def force_offline() -> None:
     """Idempotent; called at import of every module that may load a model or a client."""
     os.environ.update(OFFLINE_ENV)
+    for key, value in THREAD_ENV.items():
+        os.environ.setdefault(key, value)
 
 
 force_offline()
@@ -62,19 +72,62 @@ def model_path(name: str) -> Path:
 def load_embedder(name: str, batch_size: int = 32) -> "BaseEmbedding":
     """One model per process, shared by ingest, retrieval and the answer writer."""
     force_offline()
+    path = model_path(name)
     import transformers
-    from llama_index.embeddings.huggingface import HuggingFaceEmbedding
+    from sentence_transformers import SentenceTransformer
 
     transformers.utils.logging.disable_progress_bar()  # the weight-loading bar on every start
-    path = model_path(name)
-    return HuggingFaceEmbedding(
-        model_name=str(path), device="cpu", normalize=True, embed_batch_size=batch_size
-    )
+    model = SentenceTransformer(str(path), device="cpu")
+    return _embedding_class()(model, name, batch_size)
+
+
+@functools.cache
+def _embedding_class():
+    """A LlamaIndex embedding over a SentenceTransformer we load ourselves.
+
+    Why not ``llama_index.embeddings.huggingface.HuggingFaceEmbedding``: importing it pulls
+    in huggingface_hub's API client, tenacity and the multi-modal bases -- about a second
+    more on every cold ``rag ask`` here -- for hub downloads, retries and worker pools that
+    an offline model on one CPU never uses. The vectors are the same: for a local path it
+    calls ``encode(..., normalize_embeddings=True)`` with empty prompts, as this does.
+    Built on first use so that importing rag.models stays free of llama_index.
+    """
+    from llama_index.core.base.embeddings.base import BaseEmbedding
+    from llama_index.core.bridge.pydantic import PrivateAttr
+
+    class SentenceEmbedding(BaseEmbedding):
+        _model: Any = PrivateAttr()
+
+        def __init__(self, model, name: str, batch_size: int):
+            super().__init__(model_name=name, embed_batch_size=batch_size)
+            self._model = model
+
+        @classmethod
+        def class_name(cls) -> str:
+            return "SentenceEmbedding"
+
+        def _encode(self, texts: list[str]) -> list[list[float]]:
+            return self._model.encode(texts, batch_size=self.embed_batch_size, normalize_embeddings=True,
+                                      show_progress_bar=False).tolist()
+
+        def _get_query_embedding(self, query: str) -> list[float]:
+            return self._encode([query])[0]
+
+        def _get_text_embedding(self, text: str) -> list[float]:
+            return self._encode([text])[0]
+
+        def _get_text_embeddings(self, texts: list[str]) -> list[list[float]]:
+            return self._encode(texts)
+
+        async def _aget_query_embedding(self, query: str) -> list[float]:
+            return self._get_query_embedding(query)
+
+    return SentenceEmbedding
 
 
 def sentence_model(embedder: "BaseEmbedding"):
     """The SentenceTransformer inside the LlamaIndex wrapper, for batched encode and tokens."""
-    return embedder._model  # HuggingFaceEmbedding keeps it here; no public accessor exists.
+    return embedder._model
 
 
 def token_counter(embedder: "BaseEmbedding"):

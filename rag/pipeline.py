@@ -68,7 +68,9 @@ class Pipeline:
     # --- operations -------------------------------------------------------------------------
     def ingest(self, paths: list[Path] | None = None, rebuild: bool = False, progress: bool = True):
         from rag.ingest import Ingestor
+        from rag.store import probe
 
+        probe(self.settings)  # a server that is down fails in a second, before the model loads
         with self._lock:
             report = Ingestor(self.settings, self.embedder).run(paths, rebuild=rebuild, progress=progress)
             self._store = self._retriever = None  # reopen: collections may have been recreated
@@ -84,7 +86,11 @@ class Pipeline:
         return store.exists() and store.count() > 0
 
     def info(self) -> dict:
-        store, _ = self._open()
+        from rag.store import Store
+
+        # the store alone: `rag info` need not pay for loading the model
+        store = self._store or Store(self.settings)
+        store.require()
         return store.info()
 
     def retrieve(self, question: str, top_k: int | None = None, mode: str | None = None) -> list[Passage]:

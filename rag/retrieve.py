@@ -86,14 +86,28 @@ class Retriever:
         self._index = VectorStoreIndex.from_vector_store(store.vector_store(), embed_model=embedder)
         self._bm25: Any = None
         self._bm25_key: tuple | None = None
+        self._key: tuple | None = None  # the collection's signature at the last question
         self._lock = threading.Lock()
 
     # --- components -------------------------------------------------------------------
     def _dense(self, k: int):
         return self._index.as_retriever(similarity_top_k=k, embed_model=self.embedder)
 
-    def _bm25_retriever(self, k: int):
+    def _sync(self) -> None:
+        """Once per question, O(1): notice what any process (this one, another ingest, another
+        client of the same Chroma server) did to the collection since the last question."""
         key = self.store.generation()
+        with self._lock:
+            if self.store.refresh(key):  # recreated elsewhere (--rebuild): new collection objects
+                from llama_index.core import VectorStoreIndex
+
+                self._index = VectorStoreIndex.from_vector_store(self.store.vector_store(), embed_model=self.embedder)
+            self._key = key
+
+    def _bm25_retriever(self, k: int):
+        # the signature read *before* the chunks: writes that land while BM25 is built
+        # change it again, so the next question rebuilds rather than trusting a mixed copy
+        key = self._key if self._key is not None else self.store.generation()
         with self._lock:
             if self._bm25 is None or key != self._bm25_key:
                 from llama_index.retrievers.bm25 import BM25Retriever
@@ -103,7 +117,7 @@ class Retriever:
                 nodes = [_node(i, d, m) for i, d, m in self.store.all_chunks()]
                 if not nodes:
                     raise RagError("the index is empty", hint=f"add .txt/.md files and run: rag ingest {self.settings.corpus}")
-                log.info("building BM25 over %d chunks (collection generation %s)", len(nodes), key[0])
+                log.info("building BM25 over %d chunks (collection stamp %s)", len(nodes), key[1])
                 self._bm25 = BM25Retriever.from_defaults(nodes=nodes, similarity_top_k=k)
                 self._bm25_key = key
                 self._bm25_size = len(nodes)
@@ -132,7 +146,9 @@ class Retriever:
             raise RagError(f"retrieval mode '{mode}' is not one of hybrid, dense, bm25")
         candidates = max(self.settings.candidates, top_k * 3)
         bundle = QueryBundle(question, embedding=query_embedding)
-        nodes = self.component(mode, candidates).retrieve(bundle)
+        with self.store.guard():  # a server stopped mid-question is an error message, not a traceback
+            self._sync()
+            nodes = self.component(mode, candidates).retrieve(bundle)
         collapser = NearDuplicateCollapser(overlap=self.settings.dedup_overlap, top_k=top_k)
         return [to_passage(n) for n in collapser.postprocess_nodes(nodes, bundle)]
 

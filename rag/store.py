@@ -8,9 +8,11 @@ persistent store and a ``chroma run`` server, go through the same methods here.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import re
 import shutil
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable
@@ -22,6 +24,9 @@ from rag.errors import RagError
 log = logging.getLogger(__name__)
 
 REBUILD_HINT = "rebuild it with: rag ingest --rebuild"
+RERUN_HINT = "an interrupted ingest is finished, without duplicates, by running it again"
+VERSION_HINT = ("run a server of the same chromadb version as this client "
+                "(pip show chromadb; then chroma run --path DIR --host HOST --port PORT)")
 _GET_PAGE = 5000
 
 
@@ -135,10 +140,46 @@ class Store:
         got = _call(self.settings, self.chunks.get, where={"file": file}, include=["metadatas"], limit=1)
         return got["metadatas"][0] if got["ids"] else None
 
-    def generation(self) -> tuple[int, int]:
-        """A cheap signature that changes whenever ingest changed the collection."""
-        col = _call(self.settings, self.client.get_collection, self.settings.collection, embedding_function=None)
-        return int((col.metadata or {}).get("rag_generation", 0)), _call(self.settings, col.count)
+    def generation(self) -> tuple[str, str, int]:
+        """A signature of what the collection holds: (collection id, write stamp, chunk count).
+
+        Retrieval calls this once per question to know whether its BM25 index is stale, so
+        it must stay O(1) -- two small requests, however large the corpus. The id changes
+        when a process rebuilt the collection, the stamp after every batch any ingest wrote
+        (a random token, so two writers cannot produce the same value), and the count
+        catches the writes of an ingest killed before it could stamp them.
+        """
+        col = self._collection(self.settings.collection, create=False)
+        if col is None:  # dropped by another process, e.g. mid-rebuild
+            self.chunks = None
+            self.require()
+        meta = col.metadata or {}
+        stamp = str(meta.get("rag_stamp") or meta.get("rag_generation", 0))
+        return str(col.id), stamp, _call(self.settings, col.count)
+
+    def refresh(self, signature: tuple) -> bool:
+        """Reopen the collections if another process recreated them (``rag ingest --rebuild``):
+        a collection object keeps its id, and the old id no longer exists on the server."""
+        if self.chunks is not None and signature[0] == str(self.chunks.id):
+            return False
+        self.chunks = self._collection(self.settings.collection, create=False)
+        self.sentences = self._collection(self.settings.collection + "_sentences", create=False)
+        self.require()
+        self._check_fingerprint()
+        return True
+
+    @contextlib.contextmanager
+    def guard(self):
+        """Chroma errors raised inside (e.g. by LlamaIndex's ChromaVectorStore, which calls
+        Chroma itself) become a RagError naming the index or the server."""
+        try:
+            yield
+        except RagError:
+            raise
+        except Exception as exc:
+            if not _is_chroma_error(exc):
+                raise
+            raise _wrap(exc, self.settings) from None
 
     def sentences_in(self, spans: list[tuple[str, int, int]]) -> list[tuple[str, str, dict, list[float]]]:
         """Sentences lying inside the given (path, start, end) spans, with embeddings."""
@@ -184,6 +225,7 @@ class Store:
         meta = dict(self.chunks.metadata or {})
         meta.pop("hnsw:space", None)  # fixed at creation; Chroma refuses it in modify()
         meta["rag_generation"] = int(meta.get("rag_generation", 0)) + 1
+        meta["rag_stamp"] = uuid.uuid4().hex[:16]
         meta["rag_built_at"] = built_at
         _call(self.settings, self.chunks.modify, metadata=meta)
 
@@ -201,11 +243,16 @@ def _connect(settings: Settings):
     chroma_settings = ChromaSettings(anonymized_telemetry=False, allow_reset=False)
     try:
         if settings.server_mode:
-            return chromadb.HttpClient(host=settings.chroma_host, port=settings.chroma_port,
-                                       settings=chroma_settings)
+            _probe(settings)
+            client = chromadb.HttpClient(host=settings.chroma_host, port=settings.chroma_port,
+                                         settings=chroma_settings)
+            _set_timeout(client, settings.chroma_timeout_s)
+            return client
         path = Path(settings.index)
         path.mkdir(parents=True, exist_ok=True)
         return chromadb.PersistentClient(path=str(path), settings=chroma_settings)
+    except RagError:
+        raise
     except Exception as exc:
         raise _wrap(exc, settings) from None
 
@@ -259,6 +306,73 @@ def _forget_client(path: Path) -> None:
         pass
 
 
+def probe(settings: Settings) -> None:
+    """In server mode, check that a compatible Chroma server answers; no-op when embedded."""
+    if settings.server_mode:
+        try:
+            _probe(settings)
+        except RagError:
+            raise
+        except Exception as exc:
+            raise _wrap(exc, settings) from None
+
+
+def _probe(settings: Settings) -> None:
+    """Ask the server who it is before chromadb does.
+
+    Why our own request: chromadb's HttpClient turns every start-up failure into a bare
+    ``ValueError`` (often with an empty message, e.g. when something that is not Chroma
+    answers 404), and waits forever on a server that accepts but never answers. One
+    heartbeat with a timeout tells apart "nothing there", "hung", "not Chroma" and
+    "an older Chroma" -- and names host and port in each case.
+    """
+    import chromadb
+    import httpx
+
+    where = _where(settings)
+    base = f"http://{settings.chroma_host}:{settings.chroma_port}"
+    with httpx.Client(timeout=settings.chroma_timeout_s, trust_env=False) as http:
+        try:
+            beat = http.get(base + "/api/v2/heartbeat")
+            if beat.status_code == 404 and http.get(base + "/api/v1/heartbeat").status_code == 200:
+                raise RagError(f"the Chroma server at {where} is an older version (it speaks only the v1 API; "
+                               f"this client is chromadb {chromadb.__version__})", hint=VERSION_HINT)
+            if beat.status_code != 200 or "nanosecond heartbeat" not in beat.text:
+                raise RagError(f"something answers at {where}, but not as a Chroma server "
+                               f"(HTTP {beat.status_code} for /api/v2/heartbeat)",
+                               hint="check chroma_host/chroma_port (RAG_CHROMA_HOST, --chroma-port)")
+            version = http.get(base + "/api/v2/version").text.strip().strip('"')
+        except httpx.HTTPError as exc:
+            raise _wrap(exc, settings) from None
+    if version.split(".")[0] != chromadb.__version__.split(".")[0]:
+        raise RagError(f"the Chroma server at {where} reports version {version}; this client is "
+                       f"chromadb {chromadb.__version__}", hint=VERSION_HINT)
+
+
+def _set_timeout(client, seconds: float) -> None:
+    """chromadb builds its HTTP session with ``timeout=None`` and has no setting for it, so a
+    hung server would hang every command; the session is reached through private
+    attributes, and left alone if a future chromadb moves them."""
+    import httpx
+
+    session = getattr(getattr(client, "_server", None), "_session", None)
+    if isinstance(session, httpx.Client):
+        session.timeout = httpx.Timeout(seconds)
+
+
+def _where(settings: Settings) -> str:
+    return f"{settings.chroma_host}:{settings.chroma_port}"
+
+
+def _is_chroma_error(exc: Exception) -> bool:
+    """Errors from chromadb itself or the HTTP layer under it, not bugs of ours."""
+    import httpx
+
+    module = type(exc).__module__ or ""
+    return isinstance(exc, httpx.HTTPError) or module.startswith(("chromadb", "httpx", "httpcore")) \
+        or "chroma" in str(exc).lower()
+
+
 def _call(settings: Settings, fn, *args, **kwargs):
     try:
         return fn(*args, **kwargs)
@@ -268,18 +382,38 @@ def _call(settings: Settings, fn, *args, **kwargs):
         raise _wrap(exc, settings) from None
 
 
+def _short(exc: Exception) -> str:
+    text = " ".join(str(exc).split())
+    return f"{type(exc).__name__}: {text[:200]}" if text else type(exc).__name__
+
+
 def _wrap(exc: Exception, settings: Settings) -> RagError:
-    text = f"{type(exc).__name__}: {exc}"
+    text = _short(exc)
     if settings.server_mode:
-        where = f"{settings.chroma_host}:{settings.chroma_port}"
-        if any(w in text.lower() for w in ("connect", "refused", "timed out", "timeout", "unreachable")):
-            return RagError(f"cannot reach the Chroma server at {where} ({text})",
-                            hint="start it (chroma run --path DIR --host HOST --port PORT) or fix chroma_host/chroma_port")
-        return RagError(f"the Chroma server at {where} failed: {text}",
-                        hint="check that its chromadb version matches this client's (pip show chromadb)")
+        return _wrap_server(exc, text, settings)
     if "readonly" in text.lower() or "permission" in text.lower():
         return RagError(f"the index folder {settings.index} is not writable ({text})",
                         hint="Chroma writes to its folder even to answer questions: fix the folder's "
                              "permissions, or point RAG_INDEX/--index elsewhere")
     return RagError(f"the index in {settings.index} cannot be read ({text})",
                     hint=f"it may be corrupt or from another chromadb version; {REBUILD_HINT}")
+
+
+def _wrap_server(exc: Exception, text: str, settings: Settings) -> RagError:
+    import httpx
+
+    where = _where(settings)
+    low = text.lower()
+    if isinstance(exc, httpx.TimeoutException) or "timed out" in low:
+        return RagError(f"the Chroma server at {where} did not answer within {settings.chroma_timeout_s:g} s",
+                        hint=f"is it overloaded or stopped? raise chroma_timeout_s (RAG_CHROMA_TIMEOUT_S); {RERUN_HINT}")
+    if isinstance(exc, (httpx.ConnectError, httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError)) \
+            or any(w in low for w in ("could not connect", "connection refused", "unreachable", "disconnected")):
+        return RagError(f"cannot reach the Chroma server at {where} ({text})",
+                        hint=f"start it (chroma run --path DIR --host HOST --port PORT) or fix "
+                             f"chroma_host/chroma_port; {RERUN_HINT}")
+    if "does not exist" in low:
+        return RagError(f"the collection '{settings.collection}' on the Chroma server at {where} is gone "
+                        f"(dropped by another client, e.g. rag ingest --rebuild?)",
+                        hint="run the command again; if the index is missing, build it with: rag ingest")
+    return RagError(f"the Chroma server at {where} failed ({text})", hint=VERSION_HINT)
