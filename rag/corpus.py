@@ -69,7 +69,9 @@ def read_text(path: Path, max_bytes: int) -> str:
     if st.st_size > max_bytes:
         raise ValueError(f"larger than max_file_bytes ({st.st_size} > {max_bytes} bytes)")
     with path.open("rb") as fh:
-        data = fh.read(max_bytes + 1)  # bounded even if the file grows after the stat
+        # bounded even if the file grows after the stat; sized by the file, not the bound,
+        # because read(n) allocates n bytes up front
+        data = fh.read(min(max_bytes, st.st_size) + 1)
     if len(data) > max_bytes:
         raise ValueError(f"larger than max_file_bytes (> {max_bytes} bytes)")
     if b"\x00" in data:
@@ -131,17 +133,6 @@ def scan(roots: list[Path], extensions: tuple[str, ...], follow_symlinks: bool =
                 continue
             result.files.append(SourceFile(resolved, name, text, sha256(text)))
     return result
-
-
-def read_span(path: Path, start: int, end: int) -> str:
-    """Re-read a span from disk: what a citation quotes is what the file says now."""
-    return read_text(path, max_bytes=1 << 62)[start:end]
-
-
-# How much of a line a source window shows: a file that is one huge line (minified
-# text, a log) must not send megabytes to a browser for one citation.
-WINDOW_KEEP = 400  # characters either side of the span, on the span's own lines
-CONTEXT_KEEP = 240  # characters of each context line, on the side next to the span
 
 
 def window(text: str, start: int, end: int, context: int = 3,
