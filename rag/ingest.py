@@ -145,8 +145,11 @@ class Ingestor:
         # identical texts (a repeated paragraph, the chunk and the sentence of a one-line
         # file, copies of one file) are embedded once: the model is the slow part
         unique = list(dict.fromkeys(texts))
-        vector_of = dict(zip(unique, self._embed(unique, bar)))
-        bar.update(len(texts) - len(unique))
+        # and the text a changed file kept (most of it, usually) keeps its stored vector
+        known = store.known_vectors([str(p.file.path) for p in batch if str(p.file.path) in states])
+        fresh = [t for t in unique if t not in known]
+        vector_of = {**known, **dict(zip(fresh, self._embed(fresh, bar)))}
+        bar.update(len(texts) - len(fresh))
         stamp = _now()
         rows: dict[str, list[tuple]] = {"sentences": [], "chunks": []}
         for p in batch:
@@ -171,7 +174,7 @@ class Ingestor:
             else:
                 report.added += 1
                 log.info("indexed %s (%d chunks)", p.file.name, len(p.chunks))
-        report.embedded += len(unique)
+        report.embedded += len(fresh)
         # stamp every batch, not only the end: a reader (another process) whose BM25 was
         # built mid-ingest sees the change even if this run is killed before it finishes
         store.bump_generation(stamp)

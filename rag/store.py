@@ -114,6 +114,29 @@ class Store:
             yield from zip(ids, docs, metas)
             offset += len(ids)
 
+    def known_vectors(self, paths: list[str]) -> dict[str, list[float]]:
+        """The vectors already stored for these files' chunks and sentences, by text.
+
+        Why: a changed file is mostly unchanged text (a paragraph added to a long file), and
+        embedding is the slow part of ingest; the fingerprint check guarantees the stored
+        vectors come from the same model, so they are reused rather than computed again.
+        """
+        out: dict[str, list[float]] = {}
+        if not paths:
+            return out
+        where = where_path(paths[0]) if len(paths) == 1 else {"path": {"$in": sorted(set(paths))}}
+        for collection in (self.chunks, self.sentences):
+            offset = 0
+            while True:
+                page = _call(self.settings, collection.get, where=where, include=["documents", "embeddings"],
+                             limit=_GET_PAGE, offset=offset)
+                if not page["ids"]:
+                    break
+                for doc, vec in zip(page["documents"], page["embeddings"]):
+                    out.setdefault(doc, [float(x) for x in vec])
+                offset += len(page["ids"])
+        return out
+
     def file_states(self) -> dict[str, FileState]:
         states: dict[str, FileState] = {}
         for _id, _doc, meta in self._get_all(self.chunks, ["metadatas"]):
