@@ -135,6 +135,12 @@ def scan(roots: list[Path], extensions: tuple[str, ...], follow_symlinks: bool =
     return result
 
 
+# How much of a line a source window shows: a file that is one huge line (minified
+# text, a log) must not send megabytes to a browser for one citation.
+WINDOW_KEEP = 400  # characters either side of the span, on the span's own lines
+CONTEXT_KEEP = 240  # characters of each context line, on the side next to the span
+
+
 def window(text: str, start: int, end: int, context: int = 3,
            highlights: list[tuple[int, int]] | tuple = ()) -> dict:
     """The lines around the span [start, end) of ``text``, with ``highlights`` marked.
