@@ -132,11 +132,21 @@ def names(text: str, skip_first: bool = True) -> set[str]:
     return out
 
 
+_SENTENCE_STARTERS = frozenset("however instead meanwhile still yet today then now here there once even "
+                                "many most some several every each another one two three four five first second "
+                                "last next after before while although because since though unless until".split())
+
+
 def has_new_name(text: str, question_stems: set[str]) -> bool:
-    """A capitalised name or acronym (not at the start) the question did not mention."""
+    """A capitalised name or acronym the question did not mention."""
     ws = words(text)
     for i, raw in enumerate(ws):
-        if i == 0 or not raw[0].isupper() or raw.lower() in _NOT_NAMES:
+        if not raw[0].isupper() or raw.lower() in _NOT_NAMES or raw.lower() in STOPWORDS:
+            continue
+        # a first word is a name when it is the subject ("Quokkas run ..."), not a possessive
+        # modifier ("OpenAI's ChatGPT became ...") or a capitalised adverb ("However, ...")
+        if i == 0 and (raw.lower() in _SENTENCE_STARTERS or re.search(r"['’]s$", raw)
+                       or len(ws) < 2 or not ws[1][:1].islower()):
             continue
         if raw.lower() in _MONTHS or stem(raw) in question_stems:
             continue

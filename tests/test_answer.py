@@ -121,6 +121,15 @@ def test_question_kinds(question, kind):
     assert analyse(question).kind == kind
 
 
+def test_a_subject_name_is_an_answer_a_possessive_is_not():
+    from rag.answer_question import has_new_name, stems
+
+    q = stems("Who runs the cafeteria on Tuesdays?")
+    assert has_new_name("Quokkas run the cafeteria on Tuesdays.", q)
+    assert not has_new_name("The cafeteria runs on Tuesdays.", q)
+    assert not has_new_name("OpenAI's ChatGPT became the fastest-growing application.", stems("Who makes ChatGPT?"))
+
+
 def test_question_parts():
     parts = analyse("How much did Microsoft invest in Anthropic, and how much did Google commit?").parts
     assert [p.kind for p in parts] == ["money", "money"]
