@@ -71,6 +71,10 @@ class Pipeline:
         from rag.store import probe
 
         probe(self.settings)  # a server that is down fails in a second, before the model loads
+        if not rebuild:
+            from rag.store import Store
+
+            Store(self.settings)  # likewise a corrupt, foreign or unwritable index: its message, not 10 s of imports first
         with self._lock:
             report = Ingestor(self.settings, self.embedder).run(paths, rebuild=rebuild, progress=progress)
             self._store = self._retriever = None  # reopen: collections may have been recreated

@@ -22,7 +22,7 @@ from tests.conftest import SEEDS, make_settings
 pytestmark = pytest.mark.slow
 
 STREAMS = 24
-DURATION_S = 20
+DURATION_S = 15
 # (question, a fact the answer must contain or None for a refusal, the file it must cite)
 LOAD_QUESTIONS = [
     ("When did Microsoft announce the Maia 200?", "January 2026", "000_5d630dd79f32896f.txt"),
