@@ -173,7 +173,10 @@ def summarize_queries(q: dict) -> dict:
 
 
 # ---------------------------------------------------------------------------- one size
-def bench_size(k: int, modes: list[str], repeats: int, server_ingest_max: int, log) -> dict:
+def bench_size(k: int, modes: list[str], repeats: int, server_ingest_max: int, log,
+               previous: dict | None = None) -> dict:
+    """One corpus size. With ``previous`` (that size's result from an earlier run), only the
+    queries are measured again, over the indexes that run left in bench/cache/work/."""
     from bench.chroma_server import ChromaServer
     from bench.corpus import build
 
@@ -182,10 +185,27 @@ def bench_size(k: int, modes: list[str], repeats: int, server_ingest_max: int, l
     result = {"multiple": k, "chars": manifest["chars"], "files": manifest["files"],
               "by_source": manifest["by_source"], "modes": {}}
     log(f"[{k}x] corpus {manifest['chars']:,} chars in {manifest['files']} files ({corpus})")
+    index = work / "embedded"
+    if previous is not None:
+        result["encode"] = previous["encode"]
+        result["queries_only"] = True
+        for mode, m in previous["modes"].items():
+            data = index if mode == "embedded" else work / "server"
+            if mode not in modes or not data.is_dir():
+                continue
+            if mode == "embedded":
+                qry = run_worker("query", {"corpus": str(corpus), "index": str(index), "repeats": repeats})
+                result["modes"][mode] = {**m, "query": summarize_queries(qry)}
+            else:
+                with ChromaServer(data) as srv:
+                    qry = run_worker("query", {"corpus": str(corpus), "port": srv.port, "repeats": repeats})
+                    result["modes"][mode] = {**m, "query": summarize_queries(qry),
+                                             "server_peak_rss_mb": server_peak_mb(srv.proc.pid)}
+            log(f"[{k}x] {mode} ask p50 {result['modes'][mode]['query']['ask_p50_ms']:.0f} ms")
+        return result
     encode = run_worker("encode", {"corpus": str(corpus)})
     result["encode"] = encode
     log(f"[{k}x] raw encode of {encode['texts']} texts: {encode['seconds']:.1f} s")
-    index = work / "embedded"
     if "embedded" in modes:
         shutil.rmtree(index, ignore_errors=True)
         ing = run_worker("ingest", {"corpus": str(corpus), "index": str(index)})
@@ -283,6 +303,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--threads", type=int, default=0,
                     help="torch threads in every step, floors included (OMP_NUM_THREADS; default: torch's own "
                          "choice, one per core). On a machine busy with other work, 1 is steadier and often faster")
+    ap.add_argument("--queries-only", action="store_true",
+                    help="measure only query latency (and cold start) again, over the indexes the last run "
+                         "left in bench/cache/work/; ingest figures are carried over from bench/out/latest.json")
     ap.add_argument("--worker", nargs=2, help=argparse.SUPPRESS)
     a = ap.parse_args(argv)
     if a.worker:
@@ -304,8 +327,15 @@ def main(argv: list[str] | None = None) -> int:
     started = time.time()
     run = {"started": time.strftime("%Y-%m-%dT%H:%M:%S"), "load_before": os.getloadavg(),
            "cpus": os.cpu_count(), "threads": a.threads or "torch default", "argv": sys.argv[1:], "sizes": []}
+    previous = {}
+    if a.queries_only:
+        last = json.loads((OUT / "latest.json").read_text())
+        previous = {r["multiple"]: r for r in last["sizes"]}
+        run["ingest_from"] = last["started"]
     for k in sizes:
-        run["sizes"].append(bench_size(k, modes, a.repeats, a.server_ingest_max, log))
+        if a.queries_only and k not in previous:
+            raise SystemExit(f"--queries-only: no {k}x result in {OUT / 'latest.json'}")
+        run["sizes"].append(bench_size(k, modes, a.repeats, a.server_ingest_max, log, previous.get(k)))
     if a.coldstart_runs and "embedded" in modes:
         from bench import coldstart
         from bench.corpus import build
