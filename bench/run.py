@@ -251,7 +251,7 @@ def table(results: list[dict]) -> str:
                       f"{ing['seconds'] / enc['seconds']:.2f}") if ing else f"(copy) | – | {enc['seconds']:.1f} | –"
             rows.append(
                 f"| {r['multiple']}× | {r['chars']:,} | {r['files']} | {enc['chunks']} | "
-                f"{(ing or {}).get('embedded', enc['texts'])} | {mode} | {ingest} | {rss} | {m['index_mb']:.1f} | "
+                f"{ing['embedded'] if ing else '–'} | {mode} | {ingest} | {rss} | {m['index_mb']:.1f} | "
                 f"{q['first_question_s']:.1f} | {q['bm25_build_s']:.2f} | {q['retrieve_p50_ms']:.0f} / {q['retrieve_p95_ms']:.0f} | "
                 f"{q['ask_p50_ms']:.0f} / {q['ask_p95_ms']:.0f} | {q['floor_ms']:.1f} | "
                 f"{q['retrieve_over_floor']:.1f} | {q['ask_over_floor']:.1f} |")
@@ -265,26 +265,26 @@ def plot(results: list[dict], path: Path) -> None:
     import matplotlib.pyplot as plt
 
     x = [r["chars"] / 1e6 for r in results]
-    fig, (a, b) = plt.subplots(1, 2, figsize=(11, 4.2))
+    fig, (a, b) = plt.subplots(1, 2, figsize=(13, 4.4))
     a.plot(x, [r["encode"]["seconds"] for r in results], "k--o", label="floor: raw encode of the same texts")
-    for mode, style in (("embedded", "-o"), ("server", "-s")):
+    for mode, color in (("embedded", "tab:blue"), ("server", "tab:orange")):
         pts = [(xi, r["modes"][mode]["ingest"]["seconds"]) for xi, r in zip(x, results)
                if mode in r["modes"] and r["modes"][mode]["ingest"]]
         if pts:
-            a.plot(*zip(*pts), style, label=f"rag ingest ({mode})")
+            a.plot(*zip(*pts), "-o", color=color, label=f"rag ingest ({mode})")
     a.set(xscale="log", yscale="log", xlabel="corpus (million characters)", ylabel="seconds",
           title="Ingest time vs corpus size")
     a.legend(fontsize=8)
-    for mode, style in (("embedded", "-o"), ("server", "-s")):
+    for mode, color in (("embedded", "tab:blue"), ("server", "tab:orange")):
         pts = [(xi, r["modes"][mode]["query"]) for xi, r in zip(x, results) if mode in r["modes"]]
         if pts:
             xs = [p[0] for p in pts]
-            b.plot(xs, [p[1]["ask_p50_ms"] for p in pts], style, label=f"ask p50 ({mode})")
-            b.plot(xs, [p[1]["retrieve_p50_ms"] for p in pts], style, alpha=0.5, label=f"retrieve p50 ({mode})")
-            b.plot(xs, [p[1]["floor_ms"] for p in pts], ":", label=f"floor: embed + search ({mode})")
+            b.plot(xs, [p[1]["ask_p50_ms"] for p in pts], "-o", color=color, label=f"ask p50 ({mode})")
+            b.plot(xs, [p[1]["retrieve_p50_ms"] for p in pts], "--s", color=color, label=f"retrieve p50 ({mode})")
+            b.plot(xs, [p[1]["floor_ms"] for p in pts], ":", color=color, label=f"floor: embed + search ({mode})")
     b.set(xscale="log", yscale="log", xlabel="corpus (million characters)", ylabel="milliseconds",
           title="Query latency vs corpus size")
-    b.legend(fontsize=8)
+    b.legend(fontsize=8, loc="center left", bbox_to_anchor=(1.02, 0.5))
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
@@ -306,6 +306,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--queries-only", action="store_true",
                     help="measure only query latency (and cold start) again, over the indexes the last run "
                          "left in bench/cache/work/; ingest figures are carried over from bench/out/latest.json")
+    ap.add_argument("--report", nargs="+", type=Path, metavar="JSON",
+                    help="measure nothing: print the table of earlier runs' JSON files and plot them "
+                         "(per size, the last file that has it wins)")
     ap.add_argument("--worker", nargs=2, help=argparse.SUPPRESS)
     a = ap.parse_args(argv)
     if a.worker:
@@ -318,6 +321,15 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(WORKERS[a.worker[0]](json.loads(a.worker[1]))))
         return 0
 
+    if a.report:
+        merged: dict[int, dict] = {}
+        for f in a.report:
+            merged.update({r["multiple"]: r for r in json.loads(f.read_text())["sizes"]})
+        results = [merged[k] for k in sorted(merged)]
+        OUT.mkdir(parents=True, exist_ok=True)
+        plot(results, OUT / "scaling.png")
+        print(table(results))
+        return 0
     if a.threads:
         THREADS["OMP_NUM_THREADS"] = str(a.threads)
     sizes = [int(s) for s in a.sizes.split(",")]
