@@ -18,8 +18,25 @@ def one_line(text: str) -> str:
     return _WS.sub(" ", text).strip()
 
 
+class _Located:
+    """Where a piece of text stands in a file: the renderings passages and citations share.
+    (A mixin of methods only, so both keep their positional field order.)"""
+
+    def _location(self) -> dict:
+        return {"file": self.file, "start_line": self.start_line, "end_line": self.end_line,
+                "text": self.text, "start_char": self.start_char, "end_char": self.end_char}
+
+    @property
+    def lines(self) -> str:
+        return _lines(self.start_line, self.end_line)
+
+    @property
+    def where(self) -> str:
+        return f"{self.file}, {_line_label(self.start_line, self.end_line)}"
+
+
 @dataclass
-class Passage:
+class Passage(_Located):
     id: str
     file: str
     path: str
@@ -32,21 +49,11 @@ class Passage:
     also_in: list[dict] = field(default_factory=list)
 
     def to_dict(self) -> dict:
-        return {"file": self.file, "start_line": self.start_line, "end_line": self.end_line,
-                "text": self.text, "score": round(self.score, 6), "start_char": self.start_char,
-                "end_char": self.end_char, "also_in": self.also_in}
-
-    @property
-    def lines(self) -> str:
-        return _lines(self.start_line, self.end_line)
-
-    @property
-    def where(self) -> str:
-        return f"{self.file}, {_line_label(self.start_line, self.end_line)}"
+        return {**self._location(), "score": round(self.score, 6), "also_in": self.also_in}
 
 
 @dataclass
-class Citation:
+class Citation(_Located):
     id: int
     file: str
     path: str
@@ -58,17 +65,7 @@ class Citation:
     passage: int = 0  # index into Answer.passages of the passage it came from
 
     def to_dict(self) -> dict:
-        return {"id": self.id, "file": self.file, "start_line": self.start_line, "end_line": self.end_line,
-                "text": self.text, "start_char": self.start_char, "end_char": self.end_char,
-                "passage": self.passage}
-
-    @property
-    def lines(self) -> str:
-        return _lines(self.start_line, self.end_line)
-
-    @property
-    def where(self) -> str:
-        return f"{self.file}, {_line_label(self.start_line, self.end_line)}"
+        return {"id": self.id, **self._location(), "passage": self.passage}
 
 
 @dataclass
