@@ -29,6 +29,7 @@ class Span:
     end_char: int
     start_line: int
     end_line: int
+    para: int = -1  # sentences: where their paragraph starts (units join sentences of one paragraph)
 
     @property
     def content_hash(self) -> str:
@@ -86,21 +87,54 @@ def _punkt():
     return globals_helper.punkt_tokenizer
 
 
+# A line that starts a list item: "- x", "* x", "• x", "1. x", "2) x", "(a) x", "(iv) x", "a) x".
+_ITEM = re.compile(r"\n(?=[ \t]*(?:[-*•+]|\d{1,3}[.)]|\([a-zA-Z0-9]{1,4}\)|[a-z][.)])[ \t]+\S)")
+
+
+def _breaks(text: str, heads) -> list[tuple[int, int]]:
+    """(start, end) of the separators between paragraphs: blank lines (or every newline in
+    one-paragraph-per-line files), the newline before a list item, and the line ends around
+    a heading, so that neither an item nor a heading is glued onto the sentence before it."""
+    if _one_paragraph_per_line(text):
+        cuts = {(m.start(), m.end()) for m in _NEWLINE.finditer(text)}
+    else:
+        cuts = {(m.start(), m.end()) for m in _BLANK_LINE.finditer(text)}
+        cuts |= {(m.start(), m.end()) for m in _ITEM.finditer(text)}
+        for h in heads:
+            end = text.find("\n", h.start)
+            if h.start > 0:
+                cuts.add((h.start - 1, h.start))
+            if end != -1:
+                cuts.add((end, end + 1))
+    merged: list[tuple[int, int]] = []
+    for s, e in sorted(cuts):
+        if merged and s <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(e, merged[-1][1]))
+        else:
+            merged.append((s, e))
+    return merged
+
+
 def sentences(file: SourceFile) -> list[Span]:
     """Every sentence of the file with exact offsets; single newlines inside a paragraph
     are treated as spaces by Punkt, so wrapped sentences stay whole."""
+    from rag.context import headings
+
     tokenizer = _punkt()
+    heads = headings(file.text)
+    head_at = {h.start for h in heads}
     out: list[Span] = []
     start = 0
-    breaks = _NEWLINE if _one_paragraph_per_line(file.text) else _BLANK_LINE
-    for match in [*breaks.finditer(file.text), None]:
-        end = match.start() if match else len(file.text)
-        paragraph = file.text[start:end]
-        for s, e in tokenizer.span_tokenize(paragraph):
+    for s0, e0 in [*_breaks(file.text, heads), (len(file.text), len(file.text))]:
+        paragraph = file.text[start:s0]
+        # a heading is one unit ("3. Travel"), not two sentences
+        pieces = [(0, len(paragraph))] if start in head_at else tokenizer.span_tokenize(paragraph)
+        for s, e in pieces:
             s, e = _trim(paragraph, s, e)
             if e - s >= 2:
-                out.append(_span(file, start + s, start + e))
-        start = match.end() if match else len(file.text)
+                sp = _span(file, start + s, start + e)
+                out.append(Span(sp.text, sp.start_char, sp.end_char, sp.start_line, sp.end_line, start))
+        start = e0
     return out
 
 

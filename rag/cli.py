@@ -79,10 +79,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--auth", help="USER:PASSWORD required to use the chat (RAG_CHAT_AUTH)")
     _common(p)
 
-    p = sub.add_parser("eval", help="score answers, citations and refusals on eval/ and write a report",
-                       description="Run the eval set through the same pipeline as `rag ask` and write a report.")
+    p = sub.add_parser("eval", help="score answers, citations and refusals (leave-one-corpus-out) and write a report",
+                       description="Without --file: every dev corpus of eval/dev.toml is answered by an answer scorer "
+                                   "fitted on the other corpora (the headline figures), then by the shipped scorer "
+                                   "(in-sample); --fit refits the shipped scorer on all of them. With --file: one "
+                                   "question set over --corpus, compared across retrieval configurations.")
     p.add_argument("--out", type=Path, default=Path("eval/out"), help="report folder (default eval/out)")
-    p.add_argument("--file", type=Path, help="eval set (JSON Lines; default eval/questions.jsonl)")
+    p.add_argument("--dev", type=Path, help="dev manifest (default eval/dev.toml)")
+    p.add_argument("--corpora", help="only these dev corpora (comma-separated names; at least two)")
+    p.add_argument("--fit", action="store_true", help="refit the answer scorer on every dev corpus and save it")
+    p.add_argument("--scorer-out", type=Path, help="where --fit writes the scorer (default: rag/data/scorer.json)")
+    p.add_argument("--dev-index", type=Path, help="where the dev corpora are indexed (default OUT/index)")
+    p.add_argument("--file", type=Path, help="one eval set (JSON Lines) over --corpus instead of the dev manifest")
     p.add_argument("--configs", help="comma-separated configurations to compare, each MODE[:setting=value...] "
                                       "with MODE hybrid, dense, bm25 or llamaindex-dense (plain LlamaIndex "
                                       "retrieval, scored on retrieval only), e.g. hybrid,bm25,hybrid:top_k=10 "
@@ -207,6 +215,10 @@ def cmd_chat(args) -> int:
 
 
 def cmd_eval(args) -> int:
+    if args.file is None:
+        from rag.evaluate_dev import main as dev_main
+
+        return dev_main(_settings(args), args)
     from rag.evaluate import main as eval_main
 
     return eval_main(_settings(args), args)

@@ -20,7 +20,7 @@ CONFIG_FILE = "rag.toml"
 ENV_PREFIX = "RAG_"
 # Bump when the layout of what ingest writes changes: an index written under another
 # schema is refused rather than silently mixed with new chunks.
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: texts embedded under their document context (rag.context)
 
 
 @dataclass(frozen=True)
@@ -56,14 +56,15 @@ class Settings:
     dedup_overlap: float = 0.4
     # --- answering ----------------------------------------------------------------
     writer: str = "extractive"  # extractive | llm
-    max_sentences: int = 3
+    max_sentences: int = 3  # units in one answer at most (one per part of the question)
     # Passages whose sentences the answer writer considers (the first top_k are shown).
     answer_pool: int = 10
-    # Minimum evidence score (see rag.answer) needed to answer rather than refuse.
-    # Calibrated on eval/ with `rag eval --calibrate`; see README. Most refusals come from
-    # the rules in rag.answer (the thing asked for is absent); on eval/ the unanswerable
-    # questions they let through score <= 0.19 and answerable ones >= 0.29.
-    answer_threshold: float = 0.25
+    # Refuse when P(answerable) (rag.answer.scorer) is below this. Negative: the threshold
+    # fitted with the scorer (`rag eval --fit`, chosen for <= 5% false refusals on held-out
+    # corpora); set 0..1 to trade refusals against false refusals on your own corpus.
+    answer_threshold: float = -1.0
+    # The fitted answer scorer (JSON written by `rag eval --fit`); empty = the one shipped.
+    scorer_path: str = ""
     max_question_chars: int = 2000
     # --- optional generative writer (OpenAI-compatible endpoint) -----------------
     llm_base_url: str = ""

@@ -30,7 +30,7 @@ log = logging.getLogger(__name__)
 MODES = ("hybrid", "dense", "bm25")
 BASELINE = "llamaindex-dense"
 RETRIEVE_K = 10  # retrieval metrics go to k=10 whatever top_k the answer uses
-CALIBRATION_FLOOR = -10.0  # below any evidence score: with it, only rule-based refusals remain
+CALIBRATION_FLOOR = 0.0  # P(answerable) is never below it: the sweep sees every answer
 
 
 @dataclass

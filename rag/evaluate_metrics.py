@@ -17,9 +17,7 @@ from dataclasses import dataclass, field
 K_VALUES = (1, 3, 5, 10)
 
 # --- normalising text for fact matching ------------------------------------------------------
-_NUMBER_WORDS = {"one": "1", "two": "2", "three": "3", "four": "4", "five": "5", "six": "6",
-                 "seven": "7", "eight": "8", "nine": "9", "ten": "10", "twelve": "12", "fifteen": "15",
-                 "twenty": "20", "thirty": "30", "forty": "40", "fifty": "50", "hundred": "100"}
+from rag.textnorm import NUMBER_WORDS as _NUMBER_WORDS  # noqa: E402  (one table for writer and judge)
 _SCALES = {"b": "billion", "bn": "billion", "m": "million", "mn": "million", "t": "trillion",
            "tn": "trillion", "k": "thousand", "gw": "gigawatt", "mw": "megawatt"}
 _REPLACE = [

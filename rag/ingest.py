@@ -17,6 +17,7 @@ from pathlib import Path
 
 from rag.chunking import Chunker, Span, sentences
 from rag.config import Settings
+from rag.context import DocumentContext, indexed_text
 from rag.corpus import Skipped, SourceFile, scan
 from rag.errors import RagError
 from rag.store import Store, remove_broken
@@ -54,6 +55,10 @@ class _Prepared:
     file: SourceFile
     chunks: list[Span]
     sentences: list[Span]
+    context: DocumentContext
+
+    def header(self, span: Span) -> str:
+        return self.context.header(span.start_char)
 
     @property
     def n_texts(self) -> int:
@@ -69,10 +74,10 @@ def sentence_id(path: str, span: Span) -> str:
 
 
 def _meta(p: _Prepared, span: Span, stamp: str, n_chunks: int) -> dict:
-    return {"path": str(p.file.path), "file": p.file.name, "file_hash": p.file.sha256,
+    return {"path": str(p.file.path), "file": p.file.name, "file_hash": p.file.sha256, "context": p.header(span),
             "n_chunks": n_chunks, "start_char": span.start_char, "end_char": span.end_char,
             "start_line": span.start_line, "end_line": span.end_line,
-            "content_hash": span.content_hash, "indexed_at": stamp}
+            "content_hash": span.content_hash, "indexed_at": stamp, "para": span.para}
 
 
 class Ingestor:
@@ -138,10 +143,14 @@ class Ingestor:
 
     def _prepare(self, f: SourceFile) -> _Prepared:
         chunks = self.chunker.chunks(f)
-        return _Prepared(f, chunks, sentences(f))
+        return _Prepared(f, chunks, sentences(f), DocumentContext(f.name, f.text))
 
     def _flush(self, store: Store, batch: list[_Prepared], states, report: IngestReport, bar) -> None:
-        texts = [s.text for p in batch for s in (*p.chunks, *p.sentences)]
+        # chunks are embedded under their document context (rag.context), so retrieval finds
+        # the right document; sentences as they are, so that inside one document the answer
+        # writer tells them apart (a shared header would pull all their vectors together)
+        texts = [indexed_text(p.header(c), c.text) for p in batch for c in p.chunks] + \
+                [s.text for p in batch for s in p.sentences]
         # identical texts (a repeated paragraph, the chunk and the sentence of a one-line
         # file, copies of one file) are embedded once: the model is the slow part
         unique = list(dict.fromkeys(texts))
@@ -158,8 +167,8 @@ class Ingestor:
                 store.delete_path(path)  # stale or partial entries of an earlier run
             rows["sentences"] += [(sentence_id(path, s), vector_of[s.text], s.text, _meta(p, s, stamp, n_c))
                                   for s in p.sentences]
-            rows["chunks"] += [(chunk_id(path, i, c), vector_of[c.text], c.text, _meta(p, c, stamp, n_c))
-                               for i, c in enumerate(p.chunks)]
+            rows["chunks"] += [(chunk_id(path, i, c), vector_of[indexed_text(p.header(c), c.text)], c.text,
+                                _meta(p, c, stamp, n_c)) for i, c in enumerate(p.chunks)]
         # One write per collection per batch, not per file: a Chroma write costs tens of ms
         # whatever its size, and thousands of tiny files written one by one took minutes.
         # Sentences before chunks: complete chunks are the mark of a finished file.

@@ -9,7 +9,9 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from rag.cite import Answer, Passage
 from rag.config import Settings
@@ -34,6 +36,18 @@ def clean_question(question: str, max_chars: int) -> str:
         raise RagError(f"the question is {len(q)} characters long; the limit is {max_chars}",
                        hint="shorten it, or raise max_question_chars (RAG_MAX_QUESTION_CHARS)")
     return q
+
+
+@dataclass
+class Gathered:
+    question: str  # cleaned
+    q_vec: Any
+    pool: list[Passage]
+    sentences: list
+    k: int  # passages shown
+    t0: float
+    t1: float
+    t2: float
 
 
 class Pipeline:
@@ -115,29 +129,39 @@ class Pipeline:
         """Yields text as the writer produces it (the LLM writer streams; the extractive one
         does not), then the checked ``Answer`` last. What streamed is a draft: only the final
         Answer's sentences passed the citation check."""
-        import numpy as np
-
         from rag.answer import make_writer
+
+        g = self.gather(question, top_k=top_k, mode=mode)
+        writer = make_writer(self.settings, self._embed)
+        answer = yield from writer.stream(g.question, g.q_vec, g.pool, g.sentences, show=g.k)
+        self._finish(answer, g)
+        yield answer
+
+    def gather(self, question: str, top_k: int | None = None, mode: str | None = None) -> "Gathered":
+        """Everything the writer reads for a question: its vector, the passage pool, the
+        pool's stored sentences. The eval calls this once per question and applies many
+        fitted scorers to it (see rag.evaluate_dev)."""
+        import numpy as np
 
         t0 = time.perf_counter()
         q = clean_question(question, self.settings.max_question_chars)
         store, retriever = self._open()
-        q_vec = self._embed(q)
+        q_vec = np.asarray(self._embed(q), dtype=np.float32)
         t1 = time.perf_counter()
         k = top_k or self.settings.top_k
         # the writer considers sentences of a wider pool than is shown: the sentence that
-        # answers may sit in the 7th passage (see rag.answer)
-        pool = retriever.retrieve(q, top_k=max(k, self.settings.answer_pool), mode=mode, query_embedding=q_vec)
+        # answers may sit in the 7th passage
+        pool = retriever.retrieve(q, top_k=max(k, self.settings.answer_pool), mode=mode, query_embedding=q_vec.tolist())
         t2 = time.perf_counter()
         sentences = store.sentences_in([(p.path, p.start_char, p.end_char) for p in pool])
-        writer = make_writer(self.settings, self._embed)
-        answer = yield from writer.stream(q, np.asarray(q_vec, dtype=np.float32), pool, sentences, show=k)
+        return Gathered(q, q_vec, pool, sentences, k, t0, t1, t2)
+
+    def _finish(self, answer: Answer, g: "Gathered") -> None:
         t3 = time.perf_counter()
-        answer.timings_ms.update(embed=(t1 - t0) * 1e3, retrieve=(t2 - t1) * 1e3, answer=(t3 - t2) * 1e3,
-                                 total=(t3 - t0) * 1e3)
-        log.info("asked %r: %s in %.0f ms", q[:80], "refused" if answer.refused else
+        answer.timings_ms.update(embed=(g.t1 - g.t0) * 1e3, retrieve=(g.t2 - g.t1) * 1e3,
+                                 answer=(t3 - g.t2) * 1e3, total=(t3 - g.t0) * 1e3)
+        log.info("asked %r: %s in %.0f ms", g.question[:80], "refused" if answer.refused else
                  f"{len(answer.citations)} citations", answer.timings_ms["total"])
-        yield answer
 
     def source(self, file: str, start_char: int, end_char: int, context: int = 3,
                highlights: list[tuple[int, int]] | None = None) -> dict:

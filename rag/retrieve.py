@@ -71,7 +71,11 @@ def _containment(a: set, b: set) -> float:
 
 
 def _node(id_: str, text: str, meta: dict) -> TextNode:
-    return TextNode(id_=id_, text=text, metadata=dict(meta))
+    """A chunk whose BM25 text (LlamaIndex's EMBED view) is its document-context header and
+    its own text (rag.context); its content proper stays the file's characters."""
+    return TextNode(id_=id_, text=text, metadata=dict(meta), metadata_template="{value}",
+                    excluded_embed_metadata_keys=[k for k in meta if k != "context"],
+                    excluded_llm_metadata_keys=list(meta))
 
 
 class Retriever:

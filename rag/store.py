@@ -19,6 +19,7 @@ from typing import Any, Iterable
 
 from rag import models  # noqa: F401  (sets the offline/telemetry switches first)
 from rag.config import Settings
+from rag.context import indexed_text
 from rag.errors import RagError
 
 log = logging.getLogger(__name__)
@@ -116,7 +117,8 @@ class Store:
             offset += len(ids)
 
     def known_vectors(self, paths: list[str]) -> dict[str, list[float]]:
-        """The vectors already stored for these files' chunks and sentences, by text.
+        """The vectors already stored for these files' chunks and sentences, by the text that
+        was embedded (a chunk's under its header, a sentence's alone: see rag.ingest).
 
         Why: a changed file is mostly unchanged text (a paragraph added to a long file), and
         embedding is the slow part of ingest; the fingerprint check guarantees the stored
@@ -129,12 +131,13 @@ class Store:
         for collection in (self.chunks, self.sentences):
             offset = 0
             while True:
-                page = _call(self.settings, collection.get, where=where, include=["documents", "embeddings"],
-                             limit=_GET_PAGE, offset=offset)
+                page = _call(self.settings, collection.get, where=where,
+                             include=["documents", "metadatas", "embeddings"], limit=_GET_PAGE, offset=offset)
                 if not page["ids"]:
                     break
-                for doc, vec in zip(page["documents"], page["embeddings"]):
-                    out.setdefault(doc, [float(x) for x in vec])
+                for doc, meta, vec in zip(page["documents"], page["metadatas"], page["embeddings"]):
+                    key = indexed_text(meta.get("context", ""), doc) if collection is self.chunks else doc
+                    out.setdefault(key, [float(x) for x in vec])
                 offset += len(page["ids"])
         return out
 

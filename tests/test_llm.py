@@ -7,10 +7,10 @@ import re
 
 import pytest
 
-from rag.answer_question import number_values
+from rag.answer.question import number_values
 from rag.cite import REFUSAL
 from rag.corpus import read_text
-from rag.llm import build_messages, check, split_sentences
+from rag.answer.llm import build_messages, check, split_sentences
 from tests import llm_server
 
 Q = "How much did Microsoft invest in Anthropic?"

@@ -13,6 +13,8 @@ import functools
 import re
 from dataclasses import dataclass, field
 
+from rag.textnorm import NUMBER_WORDS
+
 # A word: letters/digits joined by apostrophes, hyphens, or a dot *between digits* (GPT-5.2,
 # 3.7) -- not by other dots, so "www.forbes.com" yields "forbes".
 _WORD = re.compile(r"[A-Za-z0-9]+(?:(?:['’\-]|(?<=\d)\.(?=\d))[A-Za-z0-9]+)*")
@@ -108,9 +110,7 @@ def norm_number(raw: str) -> str:
     return s.rstrip(".,")
 
 
-_NUMBER_WORDS = {"one": "1", "two": "2", "three": "3", "four": "4", "five": "5", "six": "6", "seven": "7",
-                 "eight": "8", "nine": "9", "ten": "10", "twelve": "12", "fifteen": "15", "twenty": "20",
-                 "thirty": "30", "forty": "40", "fifty": "50", "hundred": "100"}
+_NUMBER_WORDS = NUMBER_WORDS
 _COUNTED = re.compile(r"\b(" + "|".join(_NUMBER_WORDS) + r")\s+(?:[a-z\-]+s|gigawatt|percent|billion|million)\b", re.I)
 
 

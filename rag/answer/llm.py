@@ -11,7 +11,7 @@ model wrote.
 
 Why the extractive writer still decides refusal: a generator asked about something the
 passages do not say tends to say something anyway. The refusal rules and the calibrated
-threshold (rag.answer) run first; only an answerable question reaches the model. When the
+threshold (rag.answer.writer) run first; only an answerable question reaches the model. When the
 endpoint is down, slow, or says nothing checkable, the extractive answer is shown with a
 notice saying so.
 """
@@ -24,8 +24,9 @@ import re
 import time
 from dataclasses import dataclass
 
-from rag.answer import ExtractiveWriter, is_instruction
-from rag.answer_question import analyse, names, number_values, stems
+from rag.answer.question import names, number_values, stems
+from rag.answer.units import is_instruction
+from rag.answer.writer import ExtractiveWriter
 from rag.cite import REFUSAL, Answer, Citation, Passage, one_line
 
 log = logging.getLogger(__name__)
@@ -181,7 +182,8 @@ class LLMWriter:
         if not kept:
             why = dropped[0].reason if dropped else "empty"
             return _with_notice(base, f"the LLM's answer failed the citation check ({why}); extractive answer shown")
-        cands = self.fallback.candidates(analyse(question), q_vec, shown, _inside(sentences, shown))
+        cands = [u for u in self.fallback.units(question, q_vec, shown, _inside(sentences, shown))
+                 if u.kind == "sentence"]
         citations: list[Citation] = []
         by_key: dict[tuple, int] = {}
         out = []

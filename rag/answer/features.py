@@ -1,0 +1,136 @@
+"""Features of a candidate unit for one question part, and of a question's best evidence.
+
+Every feature means the same on any corpus: similarities are taken relative to the other
+candidates of the same question (rank gaps, z-scores), term coverage is weighted by rarity
+among those candidates, and "does it hold what was asked" uses facts of language (what
+"when" or "how many" asks for), never a word list of one domain. The weights that combine
+them are fitted from data (rag.answer.scorer); none is typed in here.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+
+import numpy as np
+
+from rag.answer.question import Part, Question, has_kind, number_values, words
+from rag.answer.units import ANAPHOR, Unit
+
+UNIT_FEATURES = (
+    "dense", "dense_gap", "dense_z", "cover", "cover_around", "cover_header", "names_found",
+    "kind_asked_ok", "kind_asked_missing", "is_list", "list_asked_list", "list_count_match",
+    "is_pair", "is_paragraph", "anaphor", "rank", "log_words", "novelty", "headline", "is_heading",
+)
+QUESTION_FEATURES = (
+    "top_logit", "top_gap", "top_dense", "top_dense_z", "top_cover", "top_names_found",
+    "pool_names_found", "kind_asked", "kind_in_pool", "top_kind_ok", "n_parts",
+)
+
+_TERMINAL = re.compile(r"[.!?:;”\"]$")
+_ASKS_LIST = re.compile(r"\b(?:list|name|enumerate)\b|\bwhat (?:are|were)\b|\b(?:which|what) \w+ (?:are|were|does|do|did)\b"
+                        r"|\bwhich (?:\w+ ){0,2}\w+s\b|\bwhat (?:\w+ ){0,2}\w+s (?:are|were|does|do|did|must|should|can)\b",
+                        re.I)
+_COUNT = re.compile(r"\b(?:which|what|the|list|name)\s+(two|three|four|five|six|seven|eight|nine|ten|\d{1,2})\b", re.I)
+_WORD_NUM = {"two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8, "nine": 9, "ten": 10}
+
+
+def asks_list(text: str) -> tuple[bool, int]:
+    """Does the question want several things, and how many if it says ("which three")."""
+    m = _COUNT.search(text)
+    n = 0
+    if m:
+        g = m.group(1).lower()
+        n = _WORD_NUM.get(g, int(g) if g.isdigit() else 0)
+    return bool(n >= 2 or _ASKS_LIST.search(text)), n
+
+
+def idf(units: list[Unit]) -> dict[str, float]:
+    """Rarity among the candidates: the word every passage shares says little."""
+    df: dict[str, int] = {}
+    for u in units:
+        for s in u.stems | u.header_stems:
+            df[s] = df.get(s, 0) + 1
+    n = len(units)
+    return {s: 1.0 + math.log((n + 1) / (k + 0.5)) for s, k in df.items()}
+
+
+def _weights(part: Part, rarity: dict[str, float]) -> dict[str, float]:
+    return {s: rarity.get(s, 1.0 + math.log(len(rarity) + 1)) * (0.5 if any(c.isdigit() for c in s) else 1.0)
+            for s in part.stems}
+
+
+def _cover(weights: dict[str, float], have: set) -> float:
+    total = sum(weights.values())
+    return sum(w for s, w in weights.items() if s in have) / total if total else 0.0
+
+
+def headline(text: str) -> bool:
+    """Titles and link lines: no closing punctuation and mostly Capitalised."""
+    ws = [w for w in words(text) if w[0].isalpha()]
+    if not ws or _TERMINAL.search(text.strip()):
+        return False
+    return sum(w[0].isupper() for w in ws) / len(ws) >= 0.4 or "://" in text
+
+
+def _is_heading(u: Unit) -> bool:
+    """The unit is its own section's heading (its text is the last part of its header)."""
+    header = u.meta.get("context", "")
+    return bool(header) and header.rsplit(" | ", 1)[-1].strip() in u.text.strip().lstrip("#* ")[:160] \
+        and len(u.text) <= 160
+
+
+def unit_matrix(q: Question, part: Part, units: list[Unit], dense: np.ndarray, rarity: dict[str, float]) -> np.ndarray:
+    """One row of UNIT_FEATURES per unit, for this part."""
+    weights = _weights(part, rarity)
+    mean, std = float(dense.mean()), float(dense.std()) or 1.0
+    top = float(dense.max())
+    q_numbers = number_values(q.text)
+    wants_list, count = asks_list(part.text)
+    named = {n for n in part.salient}
+    rows = []
+    for u, d in zip(units, dense):
+        kind_ok = has_kind(u.text, part.kind, q.stems, q_numbers)
+        asked = part.kind not in ("other", "yesno")
+        n_words = len(words(u.text))
+        rows.append([
+            float(d), float(d) - top, (float(d) - mean) / std,
+            _cover(weights, u.stems), _cover(weights, u.stems | u.around | u.header_stems),
+            _cover(weights, u.header_stems),
+            (len(named & (u.stems | u.header_stems | u.around)) / len(named)) if named else 1.0,
+            float(asked and kind_ok), float(asked and not kind_ok),
+            float(u.kind == "list"), float(u.kind == "list" and wants_list),
+            float(u.kind == "list" and count > 0 and u.items == count),
+            float(u.kind == "pair"), float(u.kind == "paragraph"),
+            float(u.kind == "sentence" and bool(ANAPHOR.match(u.text))),
+            1.0 / (1 + u.passage), math.log1p(n_words),
+            len(u.stems - q.stems) / max(len(u.stems), 1), float(headline(u.text)),
+            float(_is_heading(u)),
+        ])
+    return np.asarray(rows, dtype=np.float64).reshape(len(units), len(UNIT_FEATURES))
+
+
+def question_vector(q: Question, parts: list[tuple[Part, np.ndarray]], logits: list[np.ndarray],
+                    units: list[Unit]) -> np.ndarray:
+    """QUESTION_FEATURES from each required part's best unit; the weakest part decides."""
+    F = {n: i for i, n in enumerate(UNIT_FEATURES)}
+    pool = set().union(*(u.stems | u.header_stems for u in units)) if units else set()
+    per_part = []
+    for (part, X), z in zip(parts, logits):
+        if part.optional or not len(z):
+            continue
+        order = np.argsort(-z)
+        b = order[0]
+        second = z[order[1]] if len(order) > 1 else z[b] - 5.0
+        named = part.salient
+        asked = part.kind not in ("other", "yesno")
+        per_part.append([
+            float(z[b]), float(z[b] - second), X[b, F["dense"]], X[b, F["dense_z"]], X[b, F["cover"]],
+            X[b, F["names_found"]], (len(named & pool) / len(named)) if named else 1.0,
+            float(asked), float(asked and bool((X[:, F["kind_asked_ok"]] > 0).any())),
+            float(not asked or X[b, F["kind_asked_ok"]] > 0), float(len(parts)),
+        ])
+    if not per_part:
+        return np.full(len(QUESTION_FEATURES), 0.0)
+    arr = np.asarray(per_part)
+    return arr[int(np.argmin(arr[:, 0]))]

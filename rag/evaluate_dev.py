@@ -1,0 +1,370 @@
+"""The dev set across corpora: fit the answer scorer, and judge it on corpora left out.
+
+A score on the questions a scorer was fitted on says little (the first writer scored 0.80
+on its own set and 0.17-0.52 on independent ones), so the headline is leave-one-corpus-out:
+for each corpus, a scorer fitted on all the others answers its questions. The refusal
+threshold inside each of those scorers is itself chosen on corpora held out from its own
+fit (inner leave-one-out), so no figure reported for a corpus has seen that corpus.
+
+Each question goes through ``Pipeline.gather`` (the same retrieval users get) and
+``ExtractiveWriter.prepare`` once; fitting and scoring a scorer then costs milliseconds,
+so the 5 x 4 fits of the nested leave-one-out are cheap.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from rag.config import Settings
+from rag.errors import RagError
+from rag.evaluate_metrics import Scored, facts_found, overlaps, summarize
+from rag.evaluate_set import Item, check_quotes, load
+
+log = logging.getLogger(__name__)
+
+DEV_MANIFEST = Path("eval/dev.toml")
+HEADLINE = ("hit@5", "fact_recall", "citation_precision", "false_refusal_rate", "refusal_recall",
+            "citations_verbatim")
+
+
+@dataclass
+class DevCorpus:
+    name: str
+    corpus: Path
+    items: list[Item]
+
+
+@dataclass
+class Case:
+    """One question, gathered and prepared once; what every scorer is applied to."""
+
+    corpus: str
+    item: Item
+    prep: object  # rag.answer.writer.Prepared
+    quote_spans: list  # (file, start, end) of the hand-checked quotes
+    ms: dict = field(default_factory=dict)  # embed / retrieve / prepare
+
+    def labels(self) -> np.ndarray:
+        """Per unit: 1 for the best supporting units of the question (most required facts
+        stated, a hand-checked quote overlapped as the tie-break), else 0."""
+        grade = []
+        for u in self.prep.units:
+            m = u.meta
+            hit = any(f == m["file"] and overlaps(m["start_char"], m["end_char"], s, e) for f, s, e in self.quote_spans)
+            found = np.mean(facts_found(u.text, self.item.facts)) if self.item.facts else 0.0
+            grade.append(float(found) + 0.25 * hit)
+        g = np.asarray(grade)
+        return (g >= g.max() - 1e-9) & (g > 0) if len(g) else g
+
+
+def load_dev(path: Path = DEV_MANIFEST, only: list[str] | None = None) -> list[DevCorpus]:
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise RagError(f"cannot read the dev manifest {path}: {exc}",
+                       hint="it lists [[corpus]] entries with name, corpus and questions") from None
+    root = path.parent.parent if path.parent.name == "eval" else Path(".")
+    out = []
+    for entry in data.get("corpus", []):
+        if only and entry["name"] not in only:
+            continue
+        corpus = root / entry["corpus"]
+        items = load(root / entry["questions"])
+        problems = check_quotes(items, corpus)
+        if problems:
+            raise RagError(f"dev corpus {entry['name']}: {problems[0]}", hint="quotes must be verbatim")
+        out.append(DevCorpus(entry["name"], corpus, items))
+    if len(out) < 2:
+        raise RagError("leave-one-corpus-out needs at least two dev corpora", hint=f"see {path}")
+    return out
+
+
+def collect(settings: Settings, dev: list[DevCorpus], index_root: Path, progress: bool = True) -> dict[str, list[Case]]:
+    """Index every dev corpus (incrementally, under index_root/<name>) and prepare every question."""
+    from tqdm import tqdm
+
+    from rag.answer.writer import ExtractiveWriter
+    from rag.pipeline import Pipeline
+
+    out: dict[str, list[Case]] = {}
+    embedder = None
+    for dc in dev:
+        s = settings.replace(corpus=dc.corpus, index=index_root / dc.name, collection=f"dev_{dc.name}",
+                             chroma_host="")
+        pipe = Pipeline(s)
+        if embedder is not None:
+            pipe._embedder = embedder  # one model load for all corpora
+        report = pipe.ingest(progress=False)
+        embedder = pipe.embedder
+        log.info("dev corpus %s: %s", dc.name, report.summary())
+        writer = ExtractiveWriter(s, pipe._embed)
+        cases = []
+        for item in tqdm(dc.items, desc=f"prepare {dc.name}", unit="q", disable=not progress):
+            t0 = time.perf_counter()
+            g = pipe.gather(item.question)
+            t1 = time.perf_counter()
+            prep = writer.prepare(g.question, g.q_vec, g.pool, g.sentences, show=g.k)
+            t2 = time.perf_counter()
+            spans = _quote_spans(item, dc.corpus)
+            cases.append(Case(dc.name, item, prep, spans,
+                              {"embed": (g.t1 - g.t0) * 1e3, "retrieve": (g.t2 - g.t1) * 1e3,
+                               "sentences": (t1 - g.t2) * 1e3, "prepare": (t2 - t1) * 1e3}))
+        out[dc.name] = cases
+    return out
+
+
+def _quote_spans(item: Item, corpus: Path) -> list[tuple[str, int, int]]:
+    from rag.corpus import read_text
+    from rag.evaluate_metrics import find_all
+
+    out = []
+    for q in item.quotes:
+        text = read_text(corpus / q.file, 50_000_000)
+        out += [(q.file, s, e) for s, e in find_all(text, q.text)]
+    return out
+
+
+# --- fitting -------------------------------------------------------------------------------------
+def fit(cases: list[Case], inner: bool = True):
+    """A scorer from these cases; its threshold from inner leave-one-corpus-out predictions."""
+    from rag.answer.features import QUESTION_FEATURES, UNIT_FEATURES
+    from rag.answer.scorer import Scorer, choose_threshold, fit_linear, fit_pairwise
+
+    unit = fit_pairwise(_unit_groups(cases), UNIT_FEATURES)
+    Z, y = _question_rows(cases, unit)
+    question = fit_linear(Z, y, QUESTION_FEATURES)
+    corpora = sorted({c.corpus for c in cases})
+    if inner and len(corpora) >= 2:
+        p, a = [], []
+        for held in corpora:
+            sub = fit([c for c in cases if c.corpus != held], inner=False)
+            rest = [c for c in cases if c.corpus == held]
+            Zh, yh = _question_rows(rest, sub.unit)
+            p.append(sub.question.proba(Zh))
+            a.append(yh.astype(bool))
+        threshold = choose_threshold(np.concatenate(p), np.concatenate(a))
+    else:
+        threshold = choose_threshold(question.proba(Z), y.astype(bool))
+    return Scorer(unit, question, threshold, {"corpora": corpora, "questions": len(cases),
+                                              "fitted_at": time.strftime("%Y-%m-%d %H:%M:%S")})
+
+
+def _unit_groups(cases: list[Case]) -> list[tuple[np.ndarray, np.ndarray]]:
+    """(features, labels) per answerable question part: what the ranker learns to order."""
+    out = []
+    for c in cases:
+        if not c.item.answerable or not c.prep.parts:
+            continue
+        labels = c.labels()
+        out += [(M, labels) for part, M in c.prep.parts if not part.optional]
+    return out
+
+
+def _question_rows(cases: list[Case], unit):
+    from rag.answer.features import QUESTION_FEATURES, question_vector
+
+    Z, y = [], []
+    for c in cases:
+        if c.prep.parts:
+            logits = [unit.logit(M) for _, M in c.prep.parts]
+            Z.append(question_vector(c.prep.q, c.prep.parts, logits, c.prep.units))
+        else:
+            Z.append(np.zeros(len(QUESTION_FEATURES)))
+        y.append(float(c.item.answerable))
+    return np.asarray(Z), np.asarray(y)
+
+
+# --- scoring -------------------------------------------------------------------------------------
+def score(cases: list[Case], scorer, settings: Settings) -> list[Scored]:
+    from rag.answer.writer import ExtractiveWriter
+    from rag.corpus import read_text
+    from rag.evaluate_metrics import citation_supported, retrieval_scores
+    from rag.evaluate_metrics import Span as QSpan
+
+    writer = ExtractiveWriter(settings, scorer=scorer)
+    texts: dict[str, str] = {}
+    rows = []
+    for c in cases:
+        t0 = time.perf_counter()
+        answer = writer.decide(c.prep, scorer)
+        decide_ms = (time.perf_counter() - t0) * 1e3
+        item = c.item
+        row = Scored(item.id, item.type, item.question, item.answerable, facts=item.facts)
+        passages = [{"file": p.file, "start_char": p.start_char, "end_char": p.end_char, "start_line": p.start_line,
+                     "end_line": p.end_line, "score": p.score} for p in c.prep.pool]
+        spans = [[QSpan(f, s, e, 0, 0)] for f, s, e in c.quote_spans]
+        if item.answerable:
+            row.retrieval = retrieval_scores(passages, spans)
+        row.refused, row.answer, row.evidence, row.notice = answer.refused, answer.answer, answer.evidence, answer.notice
+        row.facts_found = facts_found(answer.answer, item.facts) if not answer.refused else [False] * len(item.facts)
+        for cit in answer.citations:
+            d = cit.to_dict()
+            if cit.path not in texts:
+                texts[cit.path] = read_text(Path(cit.path), settings.max_file_bytes)
+            d["verbatim"] = texts[cit.path][cit.start_char:cit.end_char] == cit.text
+            d["supported"] = item.answerable and citation_supported(d, [s for g in spans for s in g], item.facts)
+            row.citations.append(d)
+        row.timings_ms = {**c.ms, "writer": c.ms["prepare"] + decide_ms,
+                          "total": sum(c.ms.values()) + decide_ms}
+        rows.append(row)
+    return rows
+
+
+def leave_one_out(by_corpus: dict[str, list[Case]], settings: Settings) -> dict:
+    """Per corpus, the scores of a scorer fitted without it; their mean is the headline."""
+    out: dict = {"left_out": {}, "rows": {}}
+    for name, cases in by_corpus.items():
+        train = [c for n, cs in by_corpus.items() if n != name for c in cs]
+        scorer = fit(train)
+        rows = score(cases, scorer, settings)
+        out["left_out"][name] = {**_headline(summarize(rows)), "threshold": round(scorer.threshold, 4),
+                                 "questions": len(rows)}
+        out["rows"][name] = rows
+    out["left_out"]["mean"] = _mean_of(out["left_out"].values())
+    return out
+
+
+def _headline(summary: dict) -> dict:
+    keep = {k: summary.get(k) for k in HEADLINE}
+    keep["writer_p50_ms"] = summary.get("latency_ms", {}).get("writer", {}).get("p50")
+    keep["exact"] = summary.get("exact")
+    return keep
+
+
+def _mean_of(entries) -> dict:
+    entries = list(entries)
+    keys = [k for k in entries[0] if k not in ("threshold", "questions")]
+    out = {}
+    for k in keys:
+        vals = [e[k] for e in entries if e.get(k) is not None]
+        out[k] = sum(vals) / len(vals) if vals else None
+    return out
+
+
+def fitted_scores(by_corpus: dict[str, list[Case]], scorer, settings: Settings) -> dict:
+    """Scores of one scorer on every corpus, including those it was fitted on: labelled so."""
+    return {name: _headline(summarize(score(cases, scorer, settings))) for name, cases in by_corpus.items()}
+
+
+# --- the command ---------------------------------------------------------------------------------
+def main(settings: Settings, args) -> int:
+    """`rag eval` over the dev manifest: leave-one-corpus-out scores first; `--fit` also
+    refits the shipped scorer on every corpus and says what changed."""
+    import json
+
+    from rag.answer.scorer import DEFAULT_PATH, load
+
+    manifest = Path(getattr(args, "dev", None) or DEV_MANIFEST)
+    only = [c.strip() for c in (getattr(args, "corpora", None) or "").split(",") if c.strip()] or None
+    dev = load_dev(manifest, only)
+    out_dir = Path(getattr(args, "out", None) or "eval/out")
+    quiet = getattr(args, "quiet", False)
+    started = time.perf_counter()
+    by_corpus = collect(settings, dev, Path(getattr(args, "dev_index", None) or out_dir / "index"), progress=not quiet)
+    loco = leave_one_out(by_corpus, settings)
+    results = {"left_out": loco["left_out"],
+               "meta": {"manifest": str(manifest), "corpora": [d.name for d in dev],
+                        "questions": {d.name: len(d.items) for d in dev},
+                        "when": time.strftime("%Y-%m-%d %H:%M:%S")}}
+    target = Path(getattr(args, "scorer_out", None) or settings.scorer_path or DEFAULT_PATH)
+    if getattr(args, "fit", False):
+        old = None
+        try:
+            old = load(target) if target.exists() else None
+        except RagError:
+            pass
+        scorer = fit([c for cs in by_corpus.values() for c in cs])
+        scorer.save(target)
+        results["fit"] = {"path": str(target), "changes": _changes(old, scorer)}
+    else:
+        scorer = load(settings.scorer_path or None)
+    results["fitted_on_all"] = fitted_scores(by_corpus, scorer, settings)
+    results["rows"] = {n: [_row(r) for r in rows] for n, rows in loco["rows"].items()}
+    results["meta"]["seconds"] = round(time.perf_counter() - started, 1)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / "results.json").write_text(json.dumps(results, indent=1, default=_jsonable) + "\n", encoding="utf-8")
+    report = out_dir / "report.md"
+    report.write_text(report_markdown(results), encoding="utf-8")
+    print(table(results["left_out"], "left out (headline: each corpus scored by a scorer fitted without it)"))
+    print()
+    print(table(results["fitted_on_all"], "fitted on all corpora (in-sample: NOT the headline)"))
+    if "fit" in results:
+        print(f"\nscorer written to {target}:")
+        for line in results["fit"]["changes"]:
+            print(f"  {line}")
+    print(f"\nreport: {report}")
+    return 0
+
+
+def _jsonable(o):
+    if isinstance(o, (np.floating, np.integer)):
+        return o.item()
+    if isinstance(o, np.bool_):
+        return bool(o)
+    raise TypeError(type(o).__name__)
+
+
+def _row(r: Scored) -> dict:
+    return {"id": r.id, "type": r.type, "answerable": r.answerable, "refused": r.refused,
+            "fact_recall": r.fact_recall if r.answerable else None, "evidence": round(r.evidence, 4),
+            "answer": r.answer[:400], "notice": r.notice,
+            "hit@5": r.retrieval.get("hit@5") if r.retrieval else None}
+
+
+def _changes(old, new) -> list[str]:
+    if old is None:
+        return [f"new scorer: threshold {new.threshold:.3f}"]
+    lines = [f"threshold {old.threshold:.3f} -> {new.threshold:.3f}"]
+    for label, a, b in (("unit", old.unit, new.unit), ("question", old.question, new.question)):
+        deltas = sorted(zip(b.names, a.coef, b.coef), key=lambda t: -abs(t[2] - t[1]))[:4]
+        lines.append(f"{label} weights moved most: " + ", ".join(f"{n} {x:+.2f}->{y:+.2f}" for n, x, y in deltas))
+    return lines
+
+
+_COLS = (("hit@5", "hit@5"), ("fact_recall", "fact recall"), ("citation_precision", "citation support"),
+         ("false_refusal_rate", "answerable refused"), ("refusal_recall", "unanswerables refused"),
+         ("citations_verbatim", "verbatim"), ("writer_p50_ms", "writer p50 ms"))
+
+
+def table(entries: dict, title: str) -> str:
+    head = "| corpus | " + " | ".join(label for _, label in _COLS) + " |"
+    lines = [f"### {title}", "", head, "|" + "---|" * (len(_COLS) + 1)]
+    for name, e in entries.items():
+        cells = []
+        for key, _ in _COLS:
+            v = e.get(key)
+            cells.append("–" if v is None else f"{v:.1f}" if key.endswith("_ms") else f"{v:.2f}")
+        lines.append(f"| {'**mean**' if name == 'mean' else name} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def report_markdown(results: dict) -> str:
+    meta = results["meta"]
+    out = ["# rag eval — dev set, leave-one-corpus-out", "",
+           f"{sum(meta['questions'].values())} questions over {len(meta['corpora'])} corpora "
+           f"({', '.join(f'{k}: {v}' for k, v in meta['questions'].items())}); {meta['when']}, {meta.get('seconds')} s.",
+           "", "Each corpus is answered by a scorer fitted on the other corpora only, with a refusal threshold "
+           "chosen on corpora held out from that fit (≤ 5% answerable questions refused there).", "",
+           table(results["left_out"], "Left out (the headline)"), "",
+           table(results["fitted_on_all"], "Fitted on all corpora (in-sample, for comparison only)"), ""]
+    if "fit" in results:
+        out += ["## Refit", "", f"Written to `{results['fit']['path']}`.", ""]
+        out += [f"- {line}" for line in results["fit"]["changes"]] + [""]
+    out += ["## Failures on left-out corpora", ""]
+    for name, rows in results["rows"].items():
+        bad = [r for r in rows if (r["answerable"] and (r["refused"] or (r["fact_recall"] or 0) < 1))
+               or (not r["answerable"] and not r["refused"])]
+        out.append(f"### {name}: {len(bad)} of {len(rows)}")
+        out.append("")
+        for r in bad[:40]:
+            what = ("refused (answerable)" if r["refused"] else f"fact recall {r['fact_recall']:.2f}") \
+                if r["answerable"] else "answered (should refuse)"
+            out.append(f"- `{r['id']}` {what} — P={r['evidence']:.2f}: {r['answer'][:160]!s}")
+        out.append("")
+    return "\n".join(out)
