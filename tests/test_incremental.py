@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from rag.chunking import sentences
+from rag.context import indexed_text
 from rag.corpus import scan
 from rag.models import sentence_model
 from rag.store import Store
@@ -23,9 +24,10 @@ def test_changed_file_reembeds_only_new_text(small_pipeline, corpus_dir):
     assert 1 <= again.embedded <= 4 < first.embedded
 
     store = Store(small_pipeline.settings)
-    rows = store.chunks.get(where={"path": str(victim.resolve())}, include=["documents", "embeddings"])
+    rows = store.chunks.get(where={"path": str(victim.resolve())}, include=["documents", "metadatas", "embeddings"])
     sents = store.sentences.get(where={"path": str(victim.resolve())}, include=["documents", "embeddings"])
-    docs = rows["documents"] + sents["documents"]
+    # a chunk is embedded under its document-context header, a sentence alone (rag.ingest)
+    docs = [indexed_text(m["context"], d) for d, m in zip(rows["documents"], rows["metadatas"])] + sents["documents"]
     stored = np.asarray(list(rows["embeddings"]) + list(sents["embeddings"]), dtype=np.float32)
     fresh = sentence_model(small_pipeline.embedder).encode(docs, normalize_embeddings=True)
     assert np.allclose(stored, fresh, atol=1e-4)

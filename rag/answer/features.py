@@ -14,17 +14,19 @@ import re
 
 import numpy as np
 
-from rag.answer.question import Part, Question, has_kind, number_values, words
+from rag.answer.question import Part, Question, content_stems, has_kind, number_values, words
 from rag.answer.units import ANAPHOR, Unit
 
 UNIT_FEATURES = (
     "dense", "dense_gap", "dense_z", "cover", "cover_around", "cover_header", "names_found",
     "kind_asked_ok", "kind_asked_missing", "is_list", "list_asked_list", "list_count_match",
     "is_pair", "is_paragraph", "anaphor", "rank", "log_words", "novelty", "headline", "is_heading",
+    "cover_body", "rarest_found", "bigram_cover", "focus_found", "lead_in",
 )
 QUESTION_FEATURES = (
     "top_logit", "top_gap", "top_dense", "top_dense_z", "top_cover", "top_names_found",
-    "pool_names_found", "kind_asked", "kind_in_pool", "top_kind_ok", "n_parts",
+    "pool_names_found", "pool_cover", "kind_asked", "kind_in_pool", "top_kind_ok", "n_parts",
+    "kind_gap", "top_rarest", "top_bigram", "top_body",
 )
 
 _TERMINAL = re.compile(r"[.!?:;”\"]$")
@@ -73,6 +75,12 @@ def headline(text: str) -> bool:
     return sum(w[0].isupper() for w in ws) / len(ws) >= 0.4 or "://" in text
 
 
+def _bigrams(text: str) -> set:
+    """Adjacent content stems ("rate limit", "idle timeout"): a phrase, not two words anywhere."""
+    st = content_stems(text)
+    return set(zip(st, st[1:]))
+
+
 def _is_heading(u: Unit) -> bool:
     """The unit is its own section's heading (its text is the last part of its header)."""
     header = u.meta.get("context", "")
@@ -88,6 +96,8 @@ def unit_matrix(q: Question, part: Part, units: list[Unit], dense: np.ndarray, r
     q_numbers = number_values(q.text)
     wants_list, count = asks_list(part.text)
     named = {n for n in part.salient}
+    rarest = max(weights, key=weights.get) if weights else ""
+    q_bigrams = _bigrams(part.text)
     rows = []
     for u, d in zip(units, dense):
         kind_ok = has_kind(u.text, part.kind, q.stems, q_numbers)
@@ -106,12 +116,25 @@ def unit_matrix(q: Question, part: Part, units: list[Unit], dense: np.ndarray, r
             1.0 / (1 + u.passage), math.log1p(n_words),
             len(u.stems - q.stems) / max(len(u.stems), 1), float(headline(u.text)),
             float(_is_heading(u)),
+            # what the unit's own words cover of the question terms its header does not
+            _cover({k: v for k, v in weights.items() if k not in u.header_stems}, u.stems),
+            float(rarest in u.stems) if rarest else 0.0,
+            (len(q_bigrams & _bigrams(u.text)) / len(q_bigrams)) if q_bigrams else 0.0,
+            float(bool(part.focus) and part.focus in u.stems),
+            float(u.text.rstrip().endswith(":")),  # announces what follows: not an answer alone
         ])
     return np.asarray(rows, dtype=np.float64).reshape(len(units), len(UNIT_FEATURES))
 
 
+KIND_GAP_FLOOR = -10.0  # no unit holds the kind at all: as far below as the ranker's scale goes
+
+
+def _kind_gap(z: np.ndarray, ok: np.ndarray) -> float:
+    return float(max(z[ok].max() - z.max(), KIND_GAP_FLOOR)) if ok.any() else KIND_GAP_FLOOR
+
+
 def question_vector(q: Question, parts: list[tuple[Part, np.ndarray]], logits: list[np.ndarray],
-                    units: list[Unit]) -> np.ndarray:
+                    units: list[Unit], rarity: dict[str, float] | None = None) -> np.ndarray:
     """QUESTION_FEATURES from each required part's best unit; the weakest part decides."""
     F = {n: i for i, n in enumerate(UNIT_FEATURES)}
     pool = set().union(*(u.stems | u.header_stems for u in units)) if units else set()
@@ -127,8 +150,13 @@ def question_vector(q: Question, parts: list[tuple[Part, np.ndarray]], logits: l
         per_part.append([
             float(z[b]), float(z[b] - second), X[b, F["dense"]], X[b, F["dense_z"]], X[b, F["cover"]],
             X[b, F["names_found"]], (len(named & pool) / len(named)) if named else 1.0,
+            _cover(_weights(part, rarity or idf(units)), pool),
             float(asked), float(asked and bool((X[:, F["kind_asked_ok"]] > 0).any())),
             float(not asked or X[b, F["kind_asked_ok"]] > 0), float(len(parts)),
+            # how much worse the best unit holding the asked-for kind is than the best unit:
+            # large when the corpus talks about the subject but never gives the value
+            _kind_gap(z, X[:, F["kind_asked_ok"]] > 0) if asked else 0.0,
+            X[b, F["rarest_found"]], X[b, F["bigram_cover"]], X[b, F["cover_body"]],
         ])
     if not per_part:
         return np.full(len(QUESTION_FEATURES), 0.0)

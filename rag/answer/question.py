@@ -81,8 +81,14 @@ def stem(word: str) -> str:
     return _porter().stemWord(w)
 
 
+# A command-line option or flag as written ("-S", "--color", "-H/--format"): case matters
+# (ls -S is not ls -s) and the word regex would drop the dash and the one-letter name.
+_OPTION = re.compile(r"(?<![\w-])--?[A-Za-z0-9][A-Za-z0-9_-]*")
+
+
 def content_stems(text: str) -> list[str]:
-    return [stem(t) for t in terms(text) if t not in STOPWORDS and (len(t) > 1 or t.isdigit())]
+    out = [stem(t) for t in terms(text) if t not in STOPWORDS and (len(t) > 1 or t.isdigit())]
+    return out + _OPTION.findall(text)
 
 
 def stems(text: str) -> set[str]:

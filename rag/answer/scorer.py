@@ -54,8 +54,77 @@ class Linear:
 
 
 @dataclass
+class Trees:
+    """A boosted tree ensemble as plain arrays: its logit is the baseline plus one leaf value
+    per tree. Why our own evaluator: applying scikit-learn's model at question time would
+    import scikit-learn (most of a second) into every `rag ask`; these arrays need numpy."""
+
+    names: tuple
+    baseline: float
+    trees: list  # each: dict of equal-length lists feature, threshold, left, right, leaf, value
+
+    def logit(self, X: np.ndarray) -> np.ndarray:
+        X = np.atleast_2d(np.asarray(X, dtype=np.float64))
+        out = np.full(len(X), self.baseline)
+        rows = np.arange(len(X))
+        for t in self._arrays():
+            node = np.zeros(len(X), dtype=np.int64)
+            for _ in range(t["depth"]):
+                leaf = t["leaf"][node]
+                if leaf.all():
+                    break
+                go_left = X[rows, t["feature"][node]] <= t["threshold"][node]
+                nxt = np.where(go_left, t["left"][node], t["right"][node])
+                node = np.where(leaf, node, nxt)
+            out += t["value"][node]
+        return out
+
+    def _arrays(self) -> list[dict]:
+        if not hasattr(self, "_cache"):
+            self._cache = [{k: np.asarray(v) for k, v in t.items()} | {"depth": int(t["depth"])} for t in self.trees]
+        return self._cache
+
+    def to_dict(self) -> dict:
+        return {"type": "trees", "features": list(self.names), "baseline": round(self.baseline, 6), "trees": self.trees}
+
+    @classmethod
+    def from_dict(cls, d: dict, expected: tuple) -> "Trees":
+        if tuple(d["features"]) != tuple(expected):
+            raise RagError("the scorer file was fitted on other features than this version computes",
+                           hint="refit it: rag eval --fit")
+        return cls(tuple(d["features"]), float(d["baseline"]), d["trees"])
+
+
+def fit_trees(X: np.ndarray, y: np.ndarray, names: tuple) -> Trees:
+    """Gradient-boosted trees (scikit-learn's HistGradientBoostingClassifier), exported to
+    arrays. Reads the fitted predictors' node table: a private structure, so a scikit-learn
+    that changes it fails here, at fit time, never when answering."""
+    from sklearn.ensemble import HistGradientBoostingClassifier
+
+    model = HistGradientBoostingClassifier(max_iter=150, learning_rate=0.05, max_leaf_nodes=15,
+                                           min_samples_leaf=40, l2_regularization=1.0,
+                                           class_weight="balanced", random_state=0)
+    model.fit(X, y.astype(int))
+    trees = []
+    for (pred,) in model._predictors:
+        n = pred.nodes
+        trees.append({"feature": n["feature_idx"].astype(int).tolist(),
+                      "threshold": [float(v) for v in n["num_threshold"]],  # exact: features tie at 1/3 etc.
+                      "left": n["left"].astype(int).tolist(), "right": n["right"].astype(int).tolist(),
+                      "leaf": n["is_leaf"].astype(bool).tolist(), "value": [round(float(v), 7) for v in n["value"]],
+                      "depth": int(n["depth"].max()) + 1})
+    out = Trees(names, float(np.ravel(model._baseline_prediction)[0]), trees)
+    check = out.logit(X[:200])
+    want = model.decision_function(X[:200])
+    if not np.allclose(check, want, atol=1e-4):  # missing values or categorical splits: not ours
+        raise RagError("exporting the boosted trees did not reproduce scikit-learn's scores",
+                       hint="this scikit-learn version stores its trees differently; pin scikit-learn<2")
+    return out
+
+
+@dataclass
 class Scorer:
-    unit: Linear
+    unit: "Linear | Trees"
     question: Linear
     threshold: float  # refuse when P(answerable) is below it
     meta: dict = field(default_factory=dict)
@@ -79,7 +148,8 @@ def load(path: Path | str | None = None) -> Scorer:
     if key not in _CACHE:
         try:
             d = json.loads(p.read_text(encoding="utf-8"))
-            _CACHE[key] = Scorer(Linear.from_dict(d["unit"], UNIT_FEATURES),
+            unit_cls = Trees if d["unit"].get("type") == "trees" else Linear
+            _CACHE[key] = Scorer(unit_cls.from_dict(d["unit"], UNIT_FEATURES),
                                  Linear.from_dict(d["question"], QUESTION_FEATURES),
                                  float(d["threshold"]), d.get("meta", {}))
         except (OSError, ValueError, KeyError, TypeError) as exc:

@@ -21,7 +21,10 @@ from rag.cite import Passage, one_line
 # Punkt leaves "gigawatt.That kind of..." (a missing space in the source) as one sentence.
 _GLUED = re.compile(r"(?<=[a-z0-9%)\]”\"][.!?])(?=[A-Z“\"‘][a-z])")
 _BULLET = re.compile(r"^[\-–•*]\s+")
-ITEM = re.compile(r"^\s*(?:[-*•+–]|\d{1,3}[.)]|\([a-zA-Z0-9]{1,4}\)|[a-z][.)])\s+\S")
+ITEM = re.compile(r"^\s*(?:[-*•+–]|\d{1,3}[.)]|\([a-zA-Z0-9]{1,4}\)|[a-z][.)])\s+\S"
+                  # a definition-list or table row: a short term, two or more spaces, its text
+                  # ("-S     sort by file size", "127    if the command is not found")
+                  r"|^\s*\S{1,24}(?: \S{1,24})?[ \t]{2,}\S")
 # A sentence that names its subject only through the one before it.
 ANAPHOR = re.compile(r"^(?:This|That|These|Those|It|Its|They|Their|Them|He|She|His|Her|Such|Here|There|"
                      r"The same|Both|Each|Also|So|Thus|Then|Instead)\b")
