@@ -27,7 +27,7 @@ from pathlib import Path
 from rag.errors import RagError
 
 UNANSWERABLE = "unanswerable"
-KNOWN_TYPES = ("single", "numeric", "multi", "paraphrase", "careful", UNANSWERABLE)
+KNOWN_TYPES = ("single", "numeric", "multi", "paraphrase", "careful", "list", UNANSWERABLE)
 DEFAULT_FILE = Path("eval/questions.jsonl")
 
 

@@ -1,4 +1,5 @@
-"""Questions the seeds answer, and on-topic ones they do not (used by several test modules)."""
+"""Questions the seeds answer, on-topic ones they do not, and off-topic ones (used by several
+test modules). None of these is in the dev set the answer scorer is fitted on."""
 
 ANSWERABLE = [
     "How much did Microsoft invest in Anthropic?",
@@ -31,4 +32,11 @@ UNANSWERABLE = [
     "What was Anthropic's revenue in 2019?",
     # Dario Amodei is named, never as CEO; only OpenAI's CEO is (the writer must not offer him)
     "Who is the CEO of Anthropic?",
+]
+
+# Questions from another field altogether: any corpus-agnostic refusal must catch these.
+OFF_TOPIC = [
+    "What is the boiling point of liquid nitrogen in kelvin?",
+    "Who won the 1998 FIFA World Cup?",
+    "How many legs does a spider have?",
 ]

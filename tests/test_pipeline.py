@@ -3,7 +3,7 @@ import pytest
 from rag.cite import REFUSAL
 from rag.corpus import read_text
 from rag.errors import RagError
-from tests.questions import ANSWERABLE, UNANSWERABLE
+from tests.questions import ANSWERABLE, OFF_TOPIC
 
 
 def _file_text(path):
@@ -24,15 +24,15 @@ def test_citations_are_verbatim_at_their_lines(seed_pipeline, question):
         assert f"[{c.id}]" in answer.answer
 
 
-@pytest.mark.parametrize("question", UNANSWERABLE)
-def test_unanswerable_is_refused_with_closest_passages(seed_pipeline, question):
+@pytest.mark.parametrize("question", OFF_TOPIC)
+def test_off_topic_is_refused_with_closest_passages(seed_pipeline, question):
+    # on-topic near misses are judged as rates on left-out corpora (tests/test_evaluate.py)
     answer = seed_pipeline.ask(question)
     assert answer.refused and answer.answer == REFUSAL
     assert not answer.citations and answer.passages
 
 
-def test_known_facts(seed_pipeline):
-    assert "$5 billion" in seed_pipeline.ask("How much did Microsoft invest in Anthropic?").answer
+def test_known_fact(seed_pipeline):
     assert "January 2026" in seed_pipeline.ask("When did Microsoft announce the Maia 200?").answer
 
 

@@ -15,7 +15,7 @@ import re
 import numpy as np
 
 from rag.answer.question import Part, Question, content_stems, has_kind, number_values, words
-from rag.answer.units import ANAPHOR, Unit
+from rag.answer.units import ANAPHOR, Unit, is_heading
 
 UNIT_FEATURES = (
     "dense", "dense_gap", "dense_z", "cover", "cover_around", "cover_header", "names_found",
@@ -81,13 +81,6 @@ def _bigrams(text: str) -> set:
     return set(zip(st, st[1:]))
 
 
-def _is_heading(u: Unit) -> bool:
-    """The unit is its own section's heading (its text is the last part of its header)."""
-    header = u.meta.get("context", "")
-    return bool(header) and header.rsplit(" | ", 1)[-1].strip() in u.text.strip().lstrip("#* ")[:160] \
-        and len(u.text) <= 160
-
-
 def unit_matrix(q: Question, part: Part, units: list[Unit], dense: np.ndarray, rarity: dict[str, float]) -> np.ndarray:
     """One row of UNIT_FEATURES per unit, for this part."""
     weights = _weights(part, rarity)
@@ -115,7 +108,7 @@ def unit_matrix(q: Question, part: Part, units: list[Unit], dense: np.ndarray, r
             float(u.kind == "sentence" and bool(ANAPHOR.match(u.text))),
             1.0 / (1 + u.passage), math.log1p(n_words),
             len(u.stems - q.stems) / max(len(u.stems), 1), float(headline(u.text)),
-            float(_is_heading(u)),
+            float(is_heading(u)),
             # what the unit's own words cover of the question terms its header does not
             _cover({k: v for k, v in weights.items() if k not in u.header_stems}, u.stems),
             float(rarest in u.stems) if rarest else 0.0,

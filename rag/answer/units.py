@@ -188,8 +188,15 @@ def _paragraphs(sents: list[Unit], passages: list[Passage]) -> list[Unit]:
     return out
 
 
+def is_heading(u: Unit) -> bool:
+    """The unit is its own section's heading (its text is the last part of its header)."""
+    header = u.meta.get("context", "")
+    return bool(header) and len(u.text) <= 160 \
+        and header.rsplit(" | ", 1)[-1].strip() in u.text.strip().lstrip("#* ")
+
+
 def _item(u: Unit) -> bool:
-    return bool(u.meta.get("item"))
+    return bool(u.meta.get("item")) and not is_heading(u)  # "2. Vehicles" heads a section
 
 
 def _lists(sents: list[Unit], passages: list[Passage]) -> list[Unit]:

@@ -26,6 +26,7 @@ from rag.cite import REFUSAL, Answer, Citation, Passage, one_line
 from rag.config import Settings
 
 REPEAT_COSINE = 0.92  # two units this similar say the same thing: never both in one answer
+PART_CANDIDATES = 5  # a later part looks this far down its own ranking for a unit not yet quoted
 
 
 @dataclass
@@ -118,18 +119,18 @@ class ExtractiveWriter:
         return self.compose(prep, chosen, p_answer)
 
     def select(self, prep: Prepared, logits: list[np.ndarray]) -> list[units.Unit]:
-        """One unit per part (its best), never the same text twice."""
+        """One unit per part: its best one that does not repeat an earlier part's ("…, and how
+        much did Google commit?" gets its own sentence even when the first part's also ranks
+        high for it)."""
         chosen: list[units.Unit] = []
         for (part, _X), z in zip(prep.parts, logits):
-            if len(chosen) >= self.settings.max_sentences:
-                break
-            order = np.argsort(-z)
-            best = prep.units[order[0]]
-            if part.optional or any(_covers(c, best) or _covers(best, c) for c in chosen):
+            if len(chosen) >= self.settings.max_sentences or part.optional:
                 continue
-            if any(float(np.dot(best.vector, c.vector)) > REPEAT_COSINE for c in chosen):
-                continue
-            chosen.append(best)
+            for i in np.argsort(-z)[:PART_CANDIDATES]:
+                unit = _completed(prep.units[i], prep.units, z)
+                if not _repeats(unit, chosen):
+                    chosen.append(unit)
+                    break
         return chosen
 
     def compose(self, prep: Prepared, chosen: list[units.Unit], p_answer: float) -> Answer:
@@ -154,6 +155,24 @@ class ExtractiveWriter:
             parts.append(f"{one_line(u.text)} [{n}]")
         return Answer(prep.question, " ".join(parts), False, citations=citations, passages=shown,
                       evidence=p_answer)
+
+
+def _completed(best: units.Unit, cands: list[units.Unit], z: np.ndarray) -> units.Unit:
+    """A lead-in ("… the following tools:") announces what follows and answers nothing
+    alone: a fact of language, not a fitted weight. It is replaced by the best-scoring unit
+    that starts with it and goes on (its list, or the lead-in with the next sentence)."""
+    if not best.text.rstrip().endswith(":"):
+        return best
+    longer = [(float(z[i]), i) for i, u in enumerate(cands) if u is not best and _covers(u, best)
+              and u.meta["start_char"] == best.meta["start_char"] and u.meta["end_char"] > best.meta["end_char"]]
+    if not longer:
+        return best
+    lists = [(s, i) for s, i in longer if cands[i].kind == "list"]
+    return cands[max(lists or longer)[1]]
+
+
+def _repeats(u: units.Unit, chosen: list[units.Unit]) -> bool:
+    return any(_covers(c, u) or _covers(u, c) or float(np.dot(u.vector, c.vector)) > REPEAT_COSINE for c in chosen)
 
 
 def _covers(a: units.Unit, b: units.Unit) -> bool:
