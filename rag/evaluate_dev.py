@@ -102,17 +102,14 @@ def collect(settings: Settings, dev: list[DevCorpus], index_root: Path, progress
     for dc in dev:
         s = settings.replace(corpus=dc.corpus, index=index_root / dc.name, collection=f"dev_{dc.name}",
                              chroma_host="")
-        pipe = Pipeline(s)
-        if embedder is not None:
-            pipe._embedder = embedder  # one model load for all corpora
+        pipe = Pipeline(s, embedder=embedder)  # one model load for all corpora
         report = pipe.ingest(progress=False)
         embedder = pipe.embedder
         log.info("dev corpus %s: %s", dc.name, report.summary())
-        writer = ExtractiveWriter(s, pipe._embed)
+        writer = ExtractiveWriter(s, pipe.embed)
         asked = [(item, dc.name) for item in dc.items] + _off_topic(dc, dev)
         cases = []
         for item, origin in tqdm(asked, desc=f"prepare {dc.name}", unit="q", disable=not progress):
-            t0 = time.perf_counter()
             g = pipe.gather(item.question)
             t1 = time.perf_counter()
             prep = writer.prepare(g.question, g.q_vec, g.pool, g.sentences, show=g.k)
@@ -358,6 +355,7 @@ def main(settings: Settings, args) -> int:
     results["meta"]["seconds"] = round(time.perf_counter() - started, 1)
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "results.json").write_text(json.dumps(results, indent=1, default=_jsonable) + "\n", encoding="utf-8")
+    plot(results["left_out"], out_dir / "left_out.png")
     report = out_dir / "report.md"
     report.write_text(report_markdown(results), encoding="utf-8")
     print(table(results["left_out"], "left out (headline: each corpus scored by a scorer fitted without it)"))
@@ -423,6 +421,33 @@ def table(entries: dict, title: str) -> str:
     return "\n".join(lines)
 
 
+def plot(left_out: dict, path: Path) -> None:
+    """One group of bars per left-out corpus: where answers and refusals stand at a glance."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    keys = [("hit@5", "hit@5"), ("fact_recall", "fact recall"), ("citation_precision", "citation support"),
+            ("false_refusal_rate", "answerable refused (lower is better)"),
+            ("refusal_recall", "unanswerables refused"), ("off_topic_refused", "off-topic refused")]
+    names = list(left_out)
+    fig, ax = plt.subplots(figsize=(11, 4.5))
+    width = 0.8 / len(keys)
+    x = np.arange(len(names))
+    for i, (key, label) in enumerate(keys):
+        vals = [float(left_out[n].get(key) or 0.0) for n in names]
+        bars = ax.bar(x + i * width - 0.4 + width / 2, vals, width, label=label)
+        ax.bar_label(bars, labels=[f"{v:.2f}" for v in vals], fontsize=6, rotation=90, padding=2)
+    ax.set_xticks(x, names)
+    ax.set_ylim(0, 1.2)
+    ax.set_title("Left-out corpora: each answered by a scorer fitted on the others")
+    ax.legend(fontsize=7, ncol=3, loc="upper center")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
 def report_markdown(results: dict) -> str:
     meta = results["meta"]
     out = ["# rag eval — dev set, leave-one-corpus-out", "",
@@ -430,7 +455,7 @@ def report_markdown(results: dict) -> str:
            f"({', '.join(f'{k}: {v}' for k, v in meta['questions'].items())}); {meta['when']}, {meta.get('seconds')} s.",
            "", "Each corpus is answered by a scorer fitted on the other corpora only, with a refusal threshold "
            "chosen on corpora held out from that fit (≤ 5% answerable questions refused there).", "",
-           table(results["left_out"], "Left out (the headline)"), "",
+           table(results["left_out"], "Left out (the headline)"), "", "![left-out scores](left_out.png)", "",
            table(results["fitted_on_all"], "Fitted on all corpora (in-sample, for comparison only)"), ""]
     if "fit" in results:
         out += ["## Refit", "", f"Written to `{results['fit']['path']}`.", ""]

@@ -51,9 +51,10 @@ class Gathered:
 
 
 class Pipeline:
-    def __init__(self, settings: Settings):
+    def __init__(self, settings: Settings, embedder=None):
+        """``embedder``: an already loaded model to share (the eval indexes several corpora)."""
         self.settings = settings
-        self._embedder = None
+        self._embedder = embedder
         self._store = None
         self._retriever = None
         self._lock = threading.RLock()
@@ -190,5 +191,8 @@ class Pipeline:
         return {"file": file, "start_char": int(start_char), "end_char": int(end_char),
                 "stale": sha256(text) != meta.get("file_hash"), **out}
 
-    def _embed(self, text: str) -> list[float]:
+    def embed(self, text: str) -> list[float]:
+        """A question's vector (the writer embeds each part of a multi-part question)."""
         return self.embedder.get_query_embedding(text)
+
+    _embed = embed

@@ -9,7 +9,7 @@ from rag.cite import REFUSAL, report_markdown
 from tests.test_cli import rag
 
 TWO_PART = "How much did Microsoft invest in Anthropic, and how much did Google commit?"
-REFUSED = "How much did Apple invest in Anthropic?"
+REFUSED = "What is the boiling point of liquid nitrogen in kelvin?"
 
 
 def _html(markdown: str) -> str:
@@ -53,7 +53,7 @@ def test_text_and_json_say_the_same(answered):
 def test_refusal_renderings_show_why_and_closest_passages(refused):
     assert refused.to_text().startswith(REFUSAL) and "Closest passages" in refused.to_text()
     md = refused.to_markdown()
-    assert REFUSAL in md and "Apple" in md and md.count("**") >= 2 * 3
+    assert REFUSAL in md and "nitrogen" in md and md.count("**") >= 2 * 3
     html = _html(md)
     assert html.count("<blockquote>") == min(3, len(refused.passages))
     assert refused.to_dict()["refused"] is True and refused.to_dict()["citations"] == []

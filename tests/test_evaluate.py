@@ -254,3 +254,47 @@ def test_cli_eval_refuses_a_set_that_does_not_match_the_corpus(tmp_path, monkeyp
                  "--index", str(tmp_path / "idx"), "--out", str(tmp_path / "o"), "-q"])
     assert code == 2
     assert "does not match the corpus" in capsys.readouterr().err
+
+
+def test_cli_dev_eval_reports_left_out_first_and_fit_writes_a_scorer(tmp_path, monkeypatch, capsys):
+    """`rag eval --dev M --fit` on two tiny corpora written here: left-out figures first, the
+    in-sample ones labelled, a scorer written where asked, and answers applying it."""
+    from rag.answer.scorer import load
+    from rag.cli import main
+
+    docs = {"tea": ("tea-guide.md", "# Tea guide\n\nGreen tea should steep for two minutes at 80 degrees.\n\n"
+                    "Black tea steeps for four minutes.\n"),
+            "bikes": ("bike-care.md", "# Bike care\n\nChains are oiled every 300 kilometres.\n\n"
+                      "Tyres are pumped to 4 bar before a ride.\n")}
+    qs = {"tea": [("How long should green tea steep?", "two minutes", "Green tea should steep for two minutes"),
+                  ("How long does black tea steep?", "four minutes", "Black tea steeps for four minutes.")],
+          "bikes": [("How often are chains oiled?", "300 kilometres", "Chains are oiled every 300 kilometres."),
+                    ("What pressure are tyres pumped to?", "4 bar", "Tyres are pumped to 4 bar before a ride.")]}
+    manifest = tmp_path / "dev.toml"
+    entries = []
+    for name, (fname, text) in docs.items():
+        (tmp_path / name).mkdir()
+        (tmp_path / name / fname).write_text(text, encoding="utf-8")
+        lines = [json.dumps({"id": f"{name}-{i}", "type": "single", "question": q, "facts": [[f]],
+                             "quotes": [{"file": fname, "text": quote}]}) for i, (q, f, quote) in enumerate(qs[name])]
+        lines.append(json.dumps({"id": f"{name}-u", "type": "unanswerable", "question": f"Who wrote the {name} notes?"}))
+        (tmp_path / f"{name}.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
+        entries.append(f'[[corpus]]\nname = "{name}"\ncorpus = "{name}"\nquestions = "{name}.jsonl"\n')
+    manifest.write_text("\n".join(entries), encoding="utf-8")
+    for k in [k for k in __import__("os").environ if k.startswith("RAG_")]:
+        monkeypatch.delenv(k)
+    monkeypatch.chdir(tmp_path)
+    out, scorer = tmp_path / "out", tmp_path / "mine.json"
+    code = main(["eval", "--dev", str(manifest), "--fit", "--scorer-out", str(scorer), "--out", str(out), "-q"])
+    assert code == 0
+    printed = capsys.readouterr().out
+    assert printed.index("left out") < printed.index("in-sample") and "scorer written" in printed
+    saved = json.loads((out / "results.json").read_text(encoding="utf-8"))
+    assert set(saved["left_out"]) == {"tea", "bikes", "mean"}
+    for entry in saved["left_out"].values():
+        assert {"hit@5", "fact_recall", "citation_precision", "false_refusal_rate", "refusal_recall"} <= set(entry)
+    report = (out / "report.md").read_text(encoding="utf-8")
+    assert report.index("Left out") < report.index("in-sample") and "](left_out.png)" in report
+    assert (out / "left_out.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    fitted = load(scorer)
+    assert fitted.meta["corpora"] == ["bikes", "tea"] and 0.0 < fitted.threshold < 1.0

@@ -49,13 +49,13 @@ def test_split_sentences_keeps_markers_with_their_sentence():
 
 def test_checker_on_real_passages(seed_settings, pieces):
     _q_vec, pool, _ = pieces
-    shown = pool[:5]
+    shown = pool[:10]
     n = next(i for i, p in enumerate(shown, 1) if "$5 billion" in p.text.replace("\\", ""))
     good = check("Microsoft invested up to $5 billion in Anthropic.", [n], shown, Q)
     assert good.supported, good.reason
     assert not check("Microsoft invested up to $7 billion in Anthropic.", [n], shown, Q).supported  # number
     assert not check("Microsft invested in AnthiCream.", [n], shown, Q).supported  # garbled names
-    assert not check("Microsoft invested up to $5 billion in Anthropic.", [9], shown, Q).supported  # no passage 9
+    assert not check("Microsoft invested up to $5 billion in Anthropic.", [len(shown) + 1], shown, Q).supported  # no such passage
     assert not check("Microsoft invested up to $5 billion in Anthropic.", [], shown, Q).supported  # uncited
     assert not check("Bananas grow quickly in tropical climates everywhere.", [n], shown, Q).supported
 
@@ -63,9 +63,9 @@ def test_checker_on_real_passages(seed_settings, pieces):
 def test_verify_cites_verbatim_and_drops_unsupported(seed_settings, pieces):
     q_vec, pool, sentences = pieces
     writer = _writer(seed_settings)
-    shown = pool[:5]
+    shown = pool[:10]
     n = next(i for i, p in enumerate(shown, 1) if "$5 billion" in p.text.replace("\\", ""))
-    base = writer.fallback.write(Q, q_vec, pool, sentences, show=5)
+    base = writer.fallback.write(Q, q_vec, pool, sentences, show=10)
     model_said = f"Microsoft invested up to $5 billion in Anthropic [{n}]. It also bought AnthiCream for $9 billion [{n}]."
     answer = writer.verify(Q, model_said, shown, pool, sentences, q_vec, base)
     assert not answer.refused

@@ -46,12 +46,13 @@ class Unit:
     text: str  # == the file's characters meta["start_char"]:meta["end_char"]
     meta: dict  # path, file, start/end char and line, context (the document header)
     vector: np.ndarray
-    passage: int  # index of the pool passage holding it (its retrieval rank)
+    passage: int  # index of the pool passage holding it (its retrieval rank); merged regions after the pool
     kind: str = "sentence"  # sentence | pair | list | paragraph
     items: int = 0  # list items in a list unit
     stems: set = field(default_factory=set)
     header_stems: set = field(default_factory=set)
     around: set = field(default_factory=set)  # stems of the sentences either side
+    region: int = -1  # index of the merged region (touching passages of one file) it lies in
 
     @property
     def key(self) -> tuple:
@@ -91,7 +92,25 @@ def _host(passages: list[Passage], path: str, start: int, end: int) -> int:
                  and end <= p.end_char), len(passages))
 
 
-def _sentences(passages: list[Passage], rows) -> list[Unit]:
+def regions(passages: list[Passage]) -> list[Passage]:
+    """Passages of one file that overlap or touch, merged: a list or a paragraph cut by a chunk
+    boundary is whole again when both chunks were retrieved. Text stays the file's own: the
+    second passage contributes only what lies past the first's end."""
+    out: list[Passage] = []
+    for p in sorted(passages, key=lambda p: (p.path, p.start_char)):
+        last = out[-1] if out else None
+        if last is not None and last.path == p.path and p.start_char <= last.end_char:
+            if p.end_char > last.end_char:
+                text = last.text + p.text[last.end_char - p.start_char:]
+                out[-1] = Passage(id=f"{last.id}+{p.id}", file=p.file, path=p.path, start_line=last.start_line,
+                                  end_line=p.end_line, start_char=last.start_char, end_char=p.end_char, text=text,
+                                  score=max(last.score, p.score))
+            continue
+        out.append(p)
+    return out
+
+
+def _sentences(passages: list[Passage], spans: list[Passage], rows) -> list[Unit]:
     """The stored sentences inside the pool, de-glued, each once (001 repeats paragraphs)."""
     seen, out = set(), []
     pieces = [(piece, m, np.asarray(vec, dtype=np.float32))
@@ -105,16 +124,39 @@ def _sentences(passages: list[Passage], rows) -> list[Unit]:
             continue
         seen.add(key)
         unit = Unit(piece, m, vector, _host(passages, m["path"], m["start_char"], m["end_char"]),
-                    stems=stems(piece), header_stems=stems(m.get("context", "")))
+                    stems=stems(piece), header_stems=stems(m.get("context", "")),
+                    region=_host(spans, m["path"], m["start_char"], m["end_char"]))
         out.append(unit)
     return out
 
 
-def _join(a: Unit, b: Unit, passages: list[Passage], kind: str, items: int = 0, members=None) -> Unit | None:
-    """One unit from a's start to b's end, sliced verbatim from the passage holding both."""
-    if a.meta["path"] != b.meta["path"] or a.passage != b.passage or a.passage >= len(passages):
+class _Pool:
+    """The retrieved passages, their merged regions, and the merged regions a unit needed
+    (added after the passages, so a citation always lies inside the passage it points to)."""
+
+    def __init__(self, passages: list[Passage]):
+        self.passages = list(passages)
+        self.spans = regions(passages)
+        self.extra: list[Passage] = []
+
+    def owner(self, start_passage: int, region: int, s: int, e: int) -> int:
+        if region >= len(self.spans):  # in no passage at all (sentences_in returns none such)
+            return start_passage
+        if start_passage < len(self.passages):
+            p = self.passages[start_passage]
+            if p.start_char <= s and e <= p.end_char:
+                return start_passage
+        r = self.spans[region]
+        if r not in self.extra:
+            self.extra.append(r)
+        return len(self.passages) + self.extra.index(r)
+
+
+def _join(a: Unit, b: Unit, pool: _Pool, kind: str, items: int = 0, members=None) -> Unit | None:
+    """One unit from a's start to b's end, sliced verbatim from the region holding both."""
+    if a.meta["path"] != b.meta["path"] or a.region != b.region or a.region >= len(pool.spans):
         return None
-    p = passages[a.passage]
+    p = pool.spans[a.region]
     s, e = a.meta["start_char"], b.meta["end_char"]
     if not (p.start_char <= s < e <= p.end_char):
         return None
@@ -123,15 +165,15 @@ def _join(a: Unit, b: Unit, passages: list[Passage], kind: str, items: int = 0, 
     meta.update(end_char=e, end_line=b.meta["end_line"])
     vecs = np.stack([m.vector for m in (members or [a, b])])
     v = vecs.mean(axis=0)
-    return Unit(text, meta, v / (np.linalg.norm(v) or 1.0), a.passage, kind, items,
-                stems=stems(text), header_stems=a.header_stems)
+    return Unit(text, meta, v / (np.linalg.norm(v) or 1.0), pool.owner(a.passage, a.region, s, e), kind, items,
+                stems=stems(text), header_stems=a.header_stems, region=a.region)
 
 
-def _adjacent(a: Unit, b: Unit, passages: list[Passage]) -> str | None:
-    """The text between two sentences of one passage, or None if they are not neighbours."""
-    if a.meta["path"] != b.meta["path"] or a.passage != b.passage or a.passage >= len(passages):
+def _adjacent(a: Unit, b: Unit, pool: _Pool) -> str | None:
+    """The text between two sentences of one region, or None if they are not neighbours."""
+    if a.meta["path"] != b.meta["path"] or a.region != b.region or a.region >= len(pool.spans):
         return None
-    p = passages[a.passage]
+    p = pool.spans[a.region]
     gap = p.text[a.meta["end_char"] - p.start_char:b.meta["start_char"] - p.start_char]
     return gap if not gap.strip() else None
 
@@ -145,43 +187,45 @@ def _leans_on(prev: Unit, cur: Unit, gap: str) -> bool:
         or len(words(cur.text)) < 6 or len(words(prev.text)) < 6
 
 
-def build(passages: list[Passage], rows) -> list[Unit]:
-    """Every candidate unit of the pool: sentences, dependent pairs, list blocks."""
-    sents = _sentences(passages, rows)
+def build(passages: list[Passage], rows) -> tuple[list[Unit], list[Passage]]:
+    """Every candidate unit of the pool (sentences, dependent pairs, list blocks, short
+    paragraphs), and the pool extended by the merged regions that some units span."""
+    pool = _Pool(passages)
+    sents = _sentences(passages, pool.spans, rows)
     out = list(sents)
     for prev, cur in zip(sents, sents[1:]):
-        gap = _adjacent(prev, cur, passages)
+        gap = _adjacent(prev, cur, pool)
         if gap is not None and _leans_on(prev, cur, gap):
-            pair = _join(prev, cur, passages, "pair")
+            pair = _join(prev, cur, pool, "pair")
             if pair is not None:
                 out.append(pair)
-    out += _lists(sents, passages)
-    out += _paragraphs(sents, passages)
+    out += _lists(sents, pool)
+    out += _paragraphs(sents, pool)
     for i, u in enumerate(sents):  # neighbours' words: the context a sentence is read in
         for j in (i - 1, i + 1):
             if 0 <= j < len(sents) and sents[j].meta["path"] == u.meta["path"] \
                     and abs(sents[j].meta["start_char"] - u.meta["start_char"]) < 1200:
                 u.around |= sents[j].stems
-    return out
+    return out, pool.passages + pool.extra
 
 
 MAX_PARAGRAPH_SENTENCES = 4
 MAX_PARAGRAPH_WORDS = 90
 
 
-def _paragraphs(sents: list[Unit], passages: list[Passage]) -> list[Unit]:
+def _paragraphs(sents: list[Unit], pool: _Pool) -> list[Unit]:
     """A short paragraph (a changelog entry, an FAQ answer) whole: its facts are often spread
     over two or three sentences. Pairs already cover two; this covers three and more."""
     out, run = [], []
     for u in [*sents, None]:
         same = u is not None and run and u.meta.get("para", -1) >= 0 \
             and u.meta.get("para") == run[-1].meta.get("para") and u.meta["path"] == run[-1].meta["path"] \
-            and _adjacent(run[-1], u, passages) is not None
+            and _adjacent(run[-1], u, pool) is not None
         if same:
             run.append(u)
             continue
         if 3 <= len(run) <= MAX_PARAGRAPH_SENTENCES and sum(len(words(r.text)) for r in run) <= MAX_PARAGRAPH_WORDS:
-            unit = _join(run[0], run[-1], passages, "paragraph", members=run)
+            unit = _join(run[0], run[-1], pool, "paragraph", members=run)
             if unit is not None:
                 out.append(unit)
         run = [u] if u is not None else []
@@ -199,7 +243,7 @@ def _item(u: Unit) -> bool:
     return bool(u.meta.get("item")) and not is_heading(u)  # "2. Vehicles" heads a section
 
 
-def _lists(sents: list[Unit], passages: list[Passage]) -> list[Unit]:
+def _lists(sents: list[Unit], pool: _Pool) -> list[Unit]:
     """Runs of list items (with the lead-in before them when there is one) as one unit."""
     out, i = [], 0
     while i < len(sents):
@@ -208,14 +252,14 @@ def _lists(sents: list[Unit], passages: list[Passage]) -> list[Unit]:
             continue
         j = i
         while j + 1 < len(sents) and j - i + 1 < MAX_LIST_ITEMS and _item(sents[j + 1]) \
-                and _adjacent(sents[j], sents[j + 1], passages) is not None:
+                and _adjacent(sents[j], sents[j + 1], pool) is not None:
             j += 1
         first = i
-        if i > 0 and _adjacent(sents[i - 1], sents[i], passages) is not None and not _item(sents[i - 1]):
+        if i > 0 and _adjacent(sents[i - 1], sents[i], pool) is not None and not _item(sents[i - 1]):
             first = i - 1  # the lead-in ("Employees may claim:")
         n_items = j - i + 1
         if n_items >= 2 or first < i:
-            unit = _join(sents[first], sents[j], passages, "list", n_items, sents[first:j + 1])
+            unit = _join(sents[first], sents[j], pool, "list", n_items, sents[first:j + 1])
             if unit is not None:
                 out.append(unit)
         i = j + 1

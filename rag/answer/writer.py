@@ -13,7 +13,6 @@ rest: the eval fits and scores many scorers over one ``prepare`` per question.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -71,14 +70,14 @@ class ExtractiveWriter:
         yield  # pragma: no cover  (makes this a generator that yields nothing)
 
     def units(self, question: str, q_vec, passages: list[Passage], sentences: list) -> list[units.Unit]:
-        return units.build(passages, sentences)
+        return units.build(passages, sentences)[0]
 
     # --- scorer-independent work ------------------------------------------------------------
     def prepare(self, question: str, q_vec, passages: list[Passage], sentences: list,
                 show: int | None = None) -> Prepared:
         q = analyse(question)
-        cands = units.build(passages, sentences)
-        prep = Prepared(question, q, list(passages), list(passages[: show or len(passages)]), cands)
+        cands, pool = units.build(passages, sentences)
+        prep = Prepared(question, q, pool, list(passages[: show or len(passages)]), cands)
         if not cands:
             return prep
         q_vec = np.asarray(q_vec, dtype=np.float32)
@@ -195,7 +194,3 @@ def _why(prep: Prepared, z: np.ndarray, p: float, threshold: float) -> str:
     if missing:
         return f"{base}: the passages found never mention {prep.q.say(missing)}"
     return base
-
-
-def _no_space(text: str) -> str:
-    return re.sub(r"\s+", " ", text)
