@@ -46,6 +46,9 @@ class Settings:
     chunk_size: int = 200
     chunk_overlap: int = 30
     embed_batch_size: int = 32
+    # Texts embedded and written per ingest batch (small files share a batch); each batch is
+    # one Chroma write per collection and a point an interrupted ingest resumes from.
+    ingest_batch_texts: int = 256
     # --- retrieval ----------------------------------------------------------------
     top_k: int = 5
     retrieval_mode: str = "hybrid"  # hybrid | dense | bm25
@@ -66,6 +69,9 @@ class Settings:
     # The fitted answer scorer (JSON written by `rag eval --fit`); empty = the one shipped.
     scorer_path: str = ""
     max_question_chars: int = 2000
+    # Test hook (RAG_INGEST_HOLD_FILE): while this file exists, ingest waits after each batch
+    # it wrote, so a test can interrupt it at a known point instead of racing it. Empty: off.
+    ingest_hold_file: str = ""
     # --- optional generative writer (OpenAI-compatible endpoint) -----------------
     llm_base_url: str = ""
     llm_model: str = ""
@@ -187,6 +193,8 @@ def validate(s: Settings) -> None:
         raise RagError(f"retrieval_mode '{s.retrieval_mode}' is not one of hybrid, dense, bm25")
     if s.top_k < 1 or s.candidates < s.top_k:
         raise RagError("top_k must be >= 1 and candidates >= top_k")
+    if s.ingest_batch_texts < 1:
+        raise RagError("ingest_batch_texts must be >= 1")
     if len(s.collection) < 3:
         raise RagError("collection name needs at least 3 characters (a Chroma rule)")
 

@@ -10,6 +10,7 @@ duplicates (ids are deterministic and writes are upserts), no stale chunks, noth
 from __future__ import annotations
 
 import logging
+import os
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -24,7 +25,6 @@ from rag.store import Store, remove_broken
 
 log = logging.getLogger(__name__)
 
-FLUSH_TEXTS = 256  # texts embedded per batch of files: small files share a batch
 
 
 @dataclass
@@ -135,7 +135,7 @@ class Ingestor:
         with bar:
             for p in prepared:
                 batch.append(p)
-                if sum(b.n_texts for b in batch) >= FLUSH_TEXTS:
+                if sum(b.n_texts for b in batch) >= self.settings.ingest_batch_texts:
                     self._flush(store, batch, states, report, bar)
                     batch = []
             if batch:
@@ -187,6 +187,7 @@ class Ingestor:
         # stamp every batch, not only the end: a reader (another process) whose BM25 was
         # built mid-ingest sees the change even if this run is killed before it finishes
         store.bump_generation(stamp)
+        _hold(self.settings.ingest_hold_file)
 
     def _embed(self, texts: list[str], bar) -> list[list[float]]:
         from rag.models import sentence_model
@@ -201,6 +202,12 @@ class Ingestor:
             out.extend(v.tolist() for v in vecs)
             bar.update(len(part))
         return out
+
+
+def _hold(path: str) -> None:
+    """See Settings.ingest_hold_file: a batch is written and stamped; wait here while asked."""
+    while path and os.path.exists(path):
+        time.sleep(0.05)
 
 
 def _now() -> str:

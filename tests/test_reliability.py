@@ -101,9 +101,18 @@ def test_ingest_killed_at_several_points_then_rerun_equals_a_clean_build(tmp_pat
     env = rag_env(corpus, index, RAG_EMBED_BATCH_SIZE=BATCH)
     ingest = ("ingest", "-v")
 
-    # 1. kill -9 just after the first batch was written, while the next one is embedded
-    with Watched(*ingest, env=env) as p:
+    # Steps 1 and 2 interrupt at a known point: the run holds after a written batch while the
+    # hold file exists (Settings.ingest_hold_file), so the signal cannot arrive after it ended.
+    hold = tmp_path / "hold"
+    # small batches: the first one written is never the last, whatever the machine's speed
+    env = {**env, "RAG_INGEST_BATCH_TEXTS": "48"}
+    held = {**env, "RAG_INGEST_HOLD_FILE": str(hold)}
+
+    # 1. kill -9 just after the first batch was written
+    hold.touch()
+    with Watched(*ingest, env=held) as p:
         done = p.wait_for(INDEXED).group(2)
+        assert p.proc.poll() is None, "the ingest ended before it could be killed"
         assert p.kill() == -signal.SIGKILL
 
     # the corpus changes while the index is half built: a finished file is edited (its old
@@ -115,11 +124,13 @@ def test_ingest_killed_at_several_points_then_rerun_equals_a_clean_build(tmp_pat
     gone.unlink()
     (corpus / "new_notes.md").write_text("# Notes\n\nQuokkas run the cafeteria on Tuesdays.\n", encoding="utf-8")
 
-    # 2. Ctrl-C (while embedding): a clean stop with a message and exit code 130, not a traceback
-    with Watched(*ingest, env=env) as p:
-        p.wait_for(TICK)
+    # 2. Ctrl-C mid-run: a clean stop with a message and exit code 130, not a traceback
+    with Watched(*ingest, env=held) as p:
+        p.wait_for(INDEXED)
+        assert p.proc.poll() is None, "the ingest ended before Ctrl-C"
         assert p.signal(signal.SIGINT) == 130
         assert "interrupted" in p.stderr and "Traceback" not in p.stderr, p.stderr[-2000:]
+    hold.unlink()
 
     # 3. kill -9 at a random moment of the embedding or writing (not an event we wait for)
     with Watched(*ingest, env=env) as p:
