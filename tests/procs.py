@@ -38,13 +38,21 @@ def run_rag(*args: str, env: dict, timeout: float = TIMEOUT_S, cwd: Path = ROOT)
                           env=env, cwd=cwd, timeout=timeout)
 
 
+def _default_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 class Watched:
     """A `rag` subprocess whose stderr is read as it comes, so a test can act on what it says
     (a progress bar tick, a log line) rather than on a guess of how long things take."""
 
     def __init__(self, *args: str, env: dict, cwd: Path = ROOT):
+        # SIGINT back to its default in the child: a test run started in the background of a
+        # non-interactive shell inherits SIGINT *ignored*, and then Python never turns Ctrl-C
+        # into KeyboardInterrupt, so the Ctrl-C test would test nothing
         self.proc = subprocess.Popen([sys.executable, "-m", "rag.cli", *args], cwd=cwd, env=env,
-                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                     preexec_fn=_default_sigint)
         self.started = time.monotonic()
         self._err = bytearray()
         self._out = bytearray()
