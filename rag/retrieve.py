@@ -11,6 +11,7 @@ and never per question.
 
 from __future__ import annotations
 
+import copy
 import logging
 import re
 import threading
@@ -125,8 +126,12 @@ class Retriever:
                 self._bm25 = BM25Retriever.from_defaults(nodes=nodes, similarity_top_k=k)
                 self._bm25_key = key
                 self._bm25_size = len(nodes)
-            self._bm25.similarity_top_k = min(k, self._bm25_size)
-            return self._bm25
+            # a shallow copy per call carries this call's k: the chat asks with different top-k
+            # at once, and setting k on the shared object raced (one question got another's k).
+            # The copy shares the built index, so it costs an object, not a rebuild.
+            per_call = copy.copy(self._bm25)
+            per_call.similarity_top_k = min(k, self._bm25_size)
+            return per_call
 
     def _fused(self, k: int):
         from llama_index.core.llms import MockLLM

@@ -41,3 +41,19 @@ def test_bm25_is_built_once_not_per_question(seed_pipeline):
     first = retriever._bm25
     seed_pipeline.retrieve("Google", mode="bm25")
     assert retriever._bm25 is first
+
+
+def test_concurrent_questions_each_get_their_own_top_k(seed_pipeline):
+    """The BM25 retriever is shared; each call's k must stay its own (it once was set on the
+    shared object, so a question could come back with another question's number of passages)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    seed_pipeline.retrieve("Maia 200", top_k=2, mode="bm25")  # built once, before the race
+    _, retriever = seed_pipeline._open()
+
+    def bm25_hits(k: int) -> tuple[int, int]:
+        return k, len(retriever.component("bm25", k).retrieve("Microsoft Anthropic Azure investment"))
+
+    with ThreadPoolExecutor(8) as pool:
+        got = list(pool.map(bm25_hits, [1, 9] * 100))
+    assert all(n == k for k, n in got), [g for g in got if g[0] != g[1]][:5]
