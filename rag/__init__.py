@@ -5,7 +5,7 @@ Library use (the CLI, the chat and the eval all go through this one object)::
     from rag import Pipeline, load_settings
     pipe = Pipeline(load_settings())
     answer = pipe.ask("How much did Microsoft invest in Anthropic?")
-    print(answer.to_text())        # or answer.to_dict() / answer.to_markdown()
+    print(answer.to_dict())       # or rag.cite.answer_text(answer) / answer_markdown(answer)
 
 Heavy libraries are imported lazily so that `import rag` and `rag --help` stay fast.
 """

@@ -128,7 +128,7 @@ def cmd_ingest(args) -> int:
 
 
 def cmd_ask(args) -> int:
-    from rag.cite import report_markdown
+    from rag.cite import render, report_markdown
     from rag.pipeline import Pipeline
 
     settings = _settings(args)
@@ -142,7 +142,7 @@ def cmd_ask(args) -> int:
         return 0 if all(answers) else 1
     if args.question:
         answer = pipe.ask(" ".join(args.question), **kw)  # errors exit 2 with a one-line message
-        print({"json": answer.to_json, "markdown": answer.to_markdown, "text": answer.to_text}[fmt]())
+        print(render(answer, fmt))
         return 0
     return _interactive(pipe, fmt, kw)
 
@@ -158,7 +158,9 @@ def _ask_one(pipe, question: str, fmt: str, kw: dict, stream: bool = True):
             print(f"error: {exc}", file=sys.stderr)
         return None
     if stream:
-        print({"json": answer.to_json, "markdown": answer.to_markdown, "text": answer.to_text}[fmt](), flush=True)
+        from rag.cite import render
+
+        print(render(answer, fmt), flush=True)
     return answer
 
 

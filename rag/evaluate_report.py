@@ -10,7 +10,7 @@ import json
 from dataclasses import asdict
 from pathlib import Path
 
-from rag.cite import one_line
+from rag.results import one_line
 from rag.evaluate_metrics import K_VALUES, Scored
 
 RETRIEVAL_COLS = [*(f"hit@{k}" for k in K_VALUES), "recall@5", "recall@10", "mrr", "ndcg@10"]

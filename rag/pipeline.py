@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from rag.cite import Answer, Passage
+from rag.results import Answer, Passage
 from rag.config import Settings
 from rag.errors import RagError
 
@@ -122,7 +122,7 @@ class Pipeline:
         return self.retrieve(question, top_k=top_k, mode=mode)
 
     def ask(self, question: str, top_k: int | None = None, mode: str | None = None) -> Answer:
-        """The answer, cited (or a refusal); text/JSON/Markdown via answer.to_text/to_dict/to_markdown."""
+        """The answer, cited (or a refusal); JSON via answer.to_dict(); text/Markdown via rag.cite."""
         *_, answer = self.ask_stream(question, top_k=top_k, mode=mode)
         return answer
 

@@ -20,7 +20,7 @@ from typing import Any
 from llama_index.core.postprocessor.types import BaseNodePostprocessor
 from llama_index.core.schema import NodeWithScore, QueryBundle, TextNode
 
-from rag.cite import Passage
+from rag.results import Passage
 from rag.config import Settings
 from rag.errors import RagError
 from rag.store import Store

@@ -15,7 +15,8 @@ from rag import models  # noqa: F401  (sets the offline switches before gradio i
 
 import gradio as gr  # noqa: E402
 
-from rag.cite import Answer, report_markdown
+from rag.cite import answer_markdown, report_markdown
+from rag.results import Answer
 from rag.errors import RagError
 from rag.pipeline import Pipeline, clean_question
 from rag.ui_render import answer_html, draft_html, error_html, esc, pending_html, question_html
@@ -130,7 +131,7 @@ class Handlers:
             return
         history[-1] = {"role": "assistant", "content": answer_html(answer, self.windows(answer))}
         answers.append(answer)
-        yield "", history, answers, answer.to_markdown()
+        yield "", history, answers, answer_markdown(answer)
 
     def windows(self, answer: Answer) -> dict:
         """Source windows for each citation (the lines around it, cited sentences marked) or,
@@ -160,7 +161,7 @@ class Handlers:
             return ""
         if scope == "Whole conversation":
             return report_markdown(answers, title="rag: questions and cited answers")
-        return answers[-1].to_markdown()
+        return answer_markdown(answers[-1])
 
     # --- the index tab -----------------------------------------------------------------------
     def index_view(self):

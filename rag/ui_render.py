@@ -14,7 +14,8 @@ from __future__ import annotations
 import html
 import re
 
-from rag.cite import REFUSAL, Answer, one_line
+from rag.cite import clip
+from rag.results import REFUSAL, Answer, line_label, one_line, page_label
 
 _CONTROL = dict.fromkeys(c for c in range(32) if c != 9)  # tabs survive; newlines are ours
 # What Markdown or LaTeX could still read as syntax if a renderer ever parsed the text.
@@ -66,8 +67,8 @@ def answer_html(answer: Answer, windows: dict[int, dict | str]) -> str:
     parts.append('<div class="rag-cites">')
     for c in answer.citations:
         label = (f'<span class="rag-num">[{c.id}]</span> <span class="rag-file">{esc(c.file)}</span>'
-                 f' <span class="rag-lines">{_lines(c.start_line, c.end_line)}</span>'
-                 f' <span class="rag-quote">“{esc(_clip(one_line(c.text), 160))}”</span>')
+                 f' <span class="rag-lines">{esc(c.place)}</span>'
+                 f' <span class="rag-quote">“{esc(clip(one_line(c.text), 160))}”</span>')
         parts.append(_details(label, windows.get(c.id), c.file))
     parts.append(f'</div>{_meta(answer)}</div>')
     return "".join(parts)
@@ -90,8 +91,8 @@ def _refusal_html(answer: Answer, windows: dict) -> str:
     if answer.passages:
         parts.append('<div class="rag-cites"><div class="rag-sub">Closest passages (not an answer):</div>')
         for i, p in enumerate(answer.passages[:3]):
-            label = (f'<span class="rag-file">{esc(p.file)}</span> <span class="rag-lines">{_lines(p.start_line, p.end_line)}</span>'
-                     f' <span class="rag-quote">“{esc(_clip(one_line(p.text), 140))}”</span>')
+            label = (f'<span class="rag-file">{esc(p.file)}</span> <span class="rag-lines">{esc(p.place)}</span>'
+                     f' <span class="rag-quote">“{esc(clip(one_line(p.text), 140))}”</span>')
             parts.append(_details(label, windows.get(i), p.file))
         parts.append("</div>")
     parts.append(f"{_meta(answer)}</div>")
@@ -106,7 +107,8 @@ def window_html(window: dict | str | None, file: str = "") -> str:
     """A source window: file and lines on top, numbered lines, cited text marked."""
     if not isinstance(window, dict):
         return f'<div class="rag-src rag-src-missing">{esc(window or "the source is not available")}</div>'
-    span = _lines(window["start_line"], window["end_line"])
+    span = ", ".join(x for x in (page_label(window.get("page"), window.get("end_page")),
+                                 line_label(window["start_line"], window["end_line"])) if x)
     marked = any(p["mark"] for line in window["lines"] for p in line["parts"])
     head = (f'<div class="rag-src-head"><span class="rag-file">{esc(window.get("file", file))}</span>'
             f' · {span}{", cited text highlighted" if marked else ""}'
@@ -126,14 +128,6 @@ def _meta(answer: Answer) -> str:
     total = answer.timings_ms.get("total")
     took = f" · {total:.0f} ms" if total is not None else ""
     return f'<div class="rag-meta">evidence {answer.evidence:.2f}{took}</div>'
-
-
-def _lines(a: int, b: int) -> str:
-    return f"line {int(a)}" if a == b else f"lines {int(a)}–{int(b)}"
-
-
-def _clip(text: str, n: int) -> str:
-    return text if len(text) <= n else text[: n - 1] + "…"
 
 
 CSS = """

@@ -11,7 +11,8 @@ import pytest
 
 from rag.answer import is_instruction, split_glued
 from rag.answer.question import analyse, number_values, stem
-from rag.cite import REFUSAL
+from rag.cite import answer_text
+from rag.results import REFUSAL
 from rag.corpus import read_text
 from tests.conftest import ROOT, SEEDS, make_settings
 
@@ -60,7 +61,7 @@ def test_an_unanswerable_question_is_refused_with_closest_passages(answers):
 def test_off_topic_question_refused(seed_pipeline):
     answer = seed_pipeline.ask("What is the boiling point of liquid nitrogen in kelvin?")
     assert answer.refused and "below the threshold" in answer.notice
-    assert "Closest passages" in answer.to_text()
+    assert "Closest passages" in answer_text(answer)
 
 
 HANDBOOK = """ACME FIELD HANDBOOK

@@ -5,7 +5,8 @@ import json
 
 import pytest
 
-from rag.cite import REFUSAL, report_markdown
+from rag.cite import answer_markdown, answer_text, report_markdown
+from rag.results import REFUSAL
 from tests.test_cli import rag
 
 TWO_PART = "How much did Microsoft invest in Anthropic, and how much did Google commit?"
@@ -30,7 +31,7 @@ def refused(seed_pipeline):
 
 
 def test_markdown_footnotes_resolve_to_quoted_sources(answered):
-    md = answered.to_markdown()
+    md = answer_markdown(answered)
     assert md.startswith(f"### {TWO_PART}")
     html = _html(md)
     n = len(answered.citations)
@@ -42,7 +43,7 @@ def test_markdown_footnotes_resolve_to_quoted_sources(answered):
 
 
 def test_text_and_json_say_the_same(answered):
-    text, obj = answered.to_text(), answered.to_dict()
+    text, obj = answer_text(answered), answered.to_dict()
     json.dumps(obj)  # serialisable as is
     assert obj["answer"] == answered.answer and text.startswith(answered.answer)
     for c in obj["citations"]:
@@ -51,8 +52,8 @@ def test_text_and_json_say_the_same(answered):
 
 
 def test_refusal_renderings_show_why_and_closest_passages(refused):
-    assert refused.to_text().startswith(REFUSAL) and "Closest passages" in refused.to_text()
-    md = refused.to_markdown()
+    assert answer_text(refused).startswith(REFUSAL) and "Closest passages" in answer_text(refused)
+    md = answer_markdown(refused)
     assert REFUSAL in md and "nitrogen" in md and md.count("**") >= 2 * 3
     html = _html(md)
     assert html.count("<blockquote>") == min(3, len(refused.passages))
@@ -83,3 +84,14 @@ def test_cli_markdown_report_and_cite(seed_pipeline, seed_settings, tmp_path):
     assert cite.stdout.startswith("### Passages for: Maia 200 inference chip")
     assert cite.stdout.count("\n   > ") >= 5  # five passages, each a blockquote
     assert "[^" not in cite.stdout  # passages only: no answer, no footnotes
+
+
+def test_data_types_do_not_depend_on_rendering():
+    """Retrieval and the writers use plain data (rag.results); rendering imports them."""
+    import subprocess
+    import sys
+
+    code = ("import sys, rag.results, rag.retrieve, rag.answer.writer, rag.answer.llm, rag.pipeline; "
+            "print('rag.cite' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"

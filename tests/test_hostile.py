@@ -17,7 +17,8 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, given, settings as hsettings, strategies as st
 
-from rag.cite import REFUSAL, Answer
+from rag.cite import answer_markdown, answer_text
+from rag.results import REFUSAL, Answer
 from rag.errors import RagError
 from tests.conftest import SEEDS, make_settings
 
@@ -34,7 +35,7 @@ def assert_grounded(answer: Answer, corpus: Path | None = None) -> None:
     """A refusal with nothing cited, or citations that are the file's own characters."""
     d = answer.to_dict()
     json.dumps(d, ensure_ascii=False).encode("utf-8")  # printable: no lone surrogates
-    answer.to_text(), answer.to_markdown()
+    answer_text(answer), answer_markdown(answer)
     if answer.refused:
         assert answer.answer == REFUSAL and not answer.citations
         return

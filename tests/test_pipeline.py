@@ -1,6 +1,6 @@
 import pytest
 
-from rag.cite import REFUSAL
+from rag.results import REFUSAL
 from rag.corpus import read_text
 from rag.errors import RagError
 from tests.questions import ANSWERABLE, OFF_TOPIC

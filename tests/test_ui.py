@@ -13,7 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from rag.cite import REFUSAL, Answer, Citation, Passage
+from rag.results import REFUSAL, Answer, Citation, Passage
 from rag.errors import RagError
 from rag.ui import exposure_warnings, parse_auth
 from rag.ui_render import answer_html, error_html, question_html

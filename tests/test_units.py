@@ -9,7 +9,7 @@ import numpy as np
 
 from rag.answer.units import build, regions
 from rag.chunking import sentences
-from rag.cite import Passage
+from rag.results import Passage
 from rag.context import DocumentContext
 from rag.corpus import SourceFile
 

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from rag.answer.question import names, number_values, stems
 from rag.answer.units import is_instruction
 from rag.answer.writer import ExtractiveWriter
-from rag.cite import REFUSAL, Answer, Citation, Passage, one_line
+from rag.results import REFUSAL, Answer, Citation, Passage, one_line
 
 log = logging.getLogger(__name__)
 

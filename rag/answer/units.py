@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from rag.answer.question import stems, words
-from rag.cite import Passage, one_line
+from rag.results import Passage, one_line
 
 # Punkt leaves "gigawatt.That kind of..." (a missing space in the source) as one sentence.
 _GLUED = re.compile(r"(?<=[a-z0-9%)\]”\"][.!?])(?=[A-Z“\"‘][a-z])")

@@ -21,7 +21,7 @@ import numpy as np
 from rag.answer import features, units
 from rag.answer.question import Part, Question, analyse
 from rag.answer.scorer import Scorer, load
-from rag.cite import REFUSAL, Answer, Citation, Passage, one_line
+from rag.results import REFUSAL, Answer, Citation, Passage, one_line
 from rag.config import Settings
 
 REPEAT_COSINE = 0.92  # two units this similar say the same thing: never both in one answer
