@@ -118,10 +118,10 @@ def _breaks(text: str, heads) -> list[tuple[int, int]]:
 def sentences(file: SourceFile) -> list[Span]:
     """Every sentence of the file with exact offsets; single newlines inside a paragraph
     are treated as spaces by Punkt, so wrapped sentences stay whole."""
-    from rag.context import headings
+    from rag.context import file_headings
 
     tokenizer = _punkt()
-    heads = headings(file.text)
+    heads = file_headings(file.text, file.structure)
     head_at = {h.start for h in heads}
     out: list[Span] = []
     start = 0

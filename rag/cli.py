@@ -121,10 +121,11 @@ def cmd_ingest(args) -> int:
 
     settings = _settings(args)
     report = Pipeline(settings).ingest(args.paths or None, rebuild=args.rebuild, progress=not args.quiet)
-    for s in report.skipped:
+    # files rag should read and could not, always; binary and other formats with -v
+    for s in report.skipped if args.verbose else report.failed:
         print(f"skipped {s.name}: {s.reason}", file=sys.stderr)
     print(report.summary())
-    return 1 if report.skipped else 0
+    return 1 if report.failed else 0
 
 
 def cmd_ask(args) -> int:

@@ -30,8 +30,15 @@ class Settings:
     index: Path = Path("index")
     collection: str = "rag"
     follow_symlinks: bool = False
-    extensions: tuple[str, ...] = (".txt", ".md")
-    max_file_bytes: int = 50_000_000
+    # Read by suffix; extensionless text files (README, NEWS, copyright…) and gzip-compressed
+    # text (changelog.gz) are read too. Binary files are recognised by content (rag.readers).
+    extensions: tuple[str, ...] = (".txt", ".md", ".markdown", ".rst", ".text", ".log", ".pdf", ".html", ".htm",
+                                   ".docx")
+    max_file_bytes: int = 50_000_000  # of a file, and of what a .gz or .docx inflates to
+    # Each PDF/HTML/Word file is parsed in a worker process bounded in time and memory: a file
+    # that takes longer or needs more is skipped with that reason and ingest goes on.
+    extract_timeout_s: float = 60.0
+    extract_memory_mb: int = 2048
     # A line this long is data (minified text, a base64 blob, a log dump), not prose: its
     # file is skipped with a reason rather than embedded for minutes and quoted in megabytes.
     max_line_chars: int = 100_000

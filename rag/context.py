@@ -18,6 +18,8 @@ import bisect
 import re
 from dataclasses import dataclass
 
+from rag.textnorm import dehyphenate
+
 HEADER_MAX_CHARS = 160  # ~40 word-pieces: a 200-piece chunk plus its header stays under 256
 
 _HEX = re.compile(r"^(?=.*\d)(?=.*[a-f])[0-9a-f]{8,}$", re.I)  # content hashes carry no meaning
@@ -75,6 +77,13 @@ def headings(text: str) -> list[Heading]:
     return out
 
 
+def file_headings(text: str, structure: list | None = None) -> list[Heading]:
+    """The format's own headings when it marks them, else the text rules'."""
+    if structure:
+        return [Heading(int(start), int(level), str(title)) for start, level, title in structure]
+    return headings(text)
+
+
 def _heading(line: str, nxt: str, prev: str, loose: bool = False) -> tuple[int, str] | None:
     stripped = line.strip()
     if not stripped or len(stripped) > 100:
@@ -102,12 +111,14 @@ def _heading(line: str, nxt: str, prev: str, loose: bool = False) -> tuple[int, 
 class DocumentContext:
     """The header of any character offset of one file: file words | title | heading path."""
 
-    def __init__(self, name: str, text: str):
+    def __init__(self, name: str, text: str, structure: list | None = None, title: str = ""):
+        """``structure``: (character, level, title) headings the format marks (HTML, Word, a
+        PDF outline); they replace the text rules. ``title``: the document's own (HTML <title>)."""
         self.name_words = file_words(name)
-        self.heads = headings(text)
+        self.heads = file_headings(text, structure)
         self._starts = [h.start for h in self.heads]
         first = next((ln.strip() for ln in text.split("\n") if ln.strip()), "")
-        self.title = _MD.sub(r"\2", first)[:100] if len(first) <= 120 else ""
+        self.title = title[:100] if title else _MD.sub(r"\2", first)[:100] if len(first) <= 120 else ""
 
     def path_at(self, offset: int) -> list[str]:
         """Headings enclosing ``offset``: the last heading of each level above it."""
@@ -129,5 +140,7 @@ class DocumentContext:
 
 
 def indexed_text(header: str, text: str) -> str:
-    """What BM25 and the embedding read: the header, then the passage's own text."""
+    """What the embedding reads: the header, then the passage's own text (words a PDF
+    hyphenated at a line end joined again)."""
+    text = dehyphenate(text)
     return f"{header}\n{text}" if header else text

@@ -1,7 +1,8 @@
-"""Finding and reading corpus files, and mapping characters back to line numbers.
+"""Finding corpus files, reading them through ``rag.readers``, mapping characters to lines.
 
-Knows nothing of Chroma or models. Every file that cannot be used is reported with its
-reason rather than stopping the run: one bad file must not cost the user the others.
+Knows nothing of Chroma or models. Every file that is not indexed is reported with its
+category and reason rather than stopping the run: one bad file must not cost the user the
+others, and a user must see what was left out ("5 skipped: 3 binary, 2 unsupported format").
 """
 
 from __future__ import annotations
@@ -9,25 +10,33 @@ from __future__ import annotations
 import bisect
 import hashlib
 import os
-import stat
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from rag.errors import RagError
+from rag.readers import Extracted, Limits, Skip, read_document
+
+SKIP_LABELS = {"binary": "binary", "unsupported": "unsupported format", "unreadable": "unreadable"}
 
 
 @dataclass
 class Skipped:
     name: str
     reason: str
+    category: str = "unreadable"  # binary | unsupported | unreadable (see rag.readers.detect)
 
 
 @dataclass
 class SourceFile:
     path: Path  # absolute and resolved: the file's identity in the index
     name: str  # relative to the corpus root it was found under: what citations show
-    text: str
-    sha256: str
+    text: str  # the extracted text: what is indexed, quoted and counted in lines
+    sha256: str  # of the file's bytes: what incremental ingest compares
+    kind: str = "text"  # text | markdown | pdf | html | docx
+    page_starts: list[int] | None = None  # paged formats: character where each page starts
+    structure: list | None = None  # headings the format marks (HTML h1–h6, Word styles, PDF outline)
+    title: str = ""
     _line_starts: list[int] | None = field(default=None, repr=False)
 
     def line_of(self, char: int) -> int:
@@ -40,11 +49,32 @@ class SourceFile:
         """Line range of the span [start, end); ``end`` is exclusive."""
         return self.line_of(start), self.line_of(max(start, end - 1))
 
+    def pages_of(self, start: int, end: int) -> tuple[int | None, int | None]:
+        """1-based page range of the span, or (None, None) for formats without pages."""
+        if not self.page_starts:
+            return None, None
+        first = bisect.bisect_right(self.page_starts, start)
+        return max(first, 1), max(bisect.bisect_right(self.page_starts, max(start, end - 1)), 1)
+
 
 @dataclass
 class Scan:
     files: list[SourceFile] = field(default_factory=list)
     skipped: list[Skipped] = field(default_factory=list)
+
+    def formats(self) -> dict[str, int]:
+        return dict(Counter(f.kind for f in self.files))
+
+
+def skip_summary(skipped: list[Skipped]) -> str:
+    """"3 binary, 2 unsupported format": what a person needs to know was left out."""
+    counts = Counter(s.category for s in skipped)
+    return ", ".join(f"{n} {SKIP_LABELS.get(c, c)}" for c, n in sorted(counts.items(), key=lambda x: -x[1]))
+
+
+def limits(settings) -> Limits:
+    return Limits(max_bytes=settings.max_file_bytes, timeout_s=settings.extract_timeout_s,
+                  memory_mb=settings.extract_memory_mb, extensions=tuple(e.lower() for e in settings.extensions))
 
 
 def line_starts(text: str) -> list[int]:
@@ -61,28 +91,27 @@ def sha256(text: str) -> str:
 
 
 def read_text(path: Path, max_bytes: int) -> str:
-    """Strict UTF-8 (a BOM is dropped); raises ValueError with a reason a person can act on."""
-    st = path.stat()
-    if not stat.S_ISREG(st.st_mode):
-        # a named pipe would block the read forever; a device could be endless
-        raise ValueError("not a regular file (a pipe, socket or device)")
-    if st.st_size > max_bytes:
-        raise ValueError(f"larger than max_file_bytes ({st.st_size} > {max_bytes} bytes)")
-    with path.open("rb") as fh:
-        # bounded even if the file grows after the stat; sized by the file, not the bound,
-        # because read(n) allocates n bytes up front
-        data = fh.read(min(max_bytes, st.st_size) + 1)
-    if len(data) > max_bytes:
-        raise ValueError(f"larger than max_file_bytes (> {max_bytes} bytes)")
-    if b"\x00" in data:
-        raise ValueError("binary content (NUL bytes), not text")
+    """A plain UTF-8 file's text (the eval's question files and corpora); ValueError with a reason."""
     try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise ValueError(f"not UTF-8 (byte {exc.start}: {data[exc.start:exc.start + 1]!r}); convert it with iconv") from None
-    if not text.strip():
-        raise ValueError("empty (no text to index)")
-    return text
+        doc, _ = read_document(path, path.name, Limits(max_bytes=max_bytes, extensions=(path.suffix.lower(),)))
+    except Skip as exc:
+        raise ValueError(exc.reason) from None
+    return doc.text
+
+
+def read_source(path: Path, name: str, lim: Limits, max_line_chars: int = 100_000) -> SourceFile:
+    """One file as a SourceFile; raises Skip with the reason it cannot be indexed."""
+    doc, digest = read_document(path, name, lim)
+    longest = max(map(len, doc.text.split("\n")))
+    if longest > max_line_chars:
+        raise Skip("unreadable", f"a line of {longest} characters is longer than max_line_chars "
+                                 f"({max_line_chars}): data, not prose; raise it to index this file")
+    return _source(path, name, doc, digest)
+
+
+def _source(path: Path, name: str, doc: Extracted, digest: str) -> SourceFile:
+    return SourceFile(path, name, doc.text, digest, kind=doc.kind, page_starts=doc.page_starts,
+                      structure=doc.headings, title=doc.title)
 
 
 def _walk(root: Path, follow_symlinks: bool):
@@ -99,39 +128,33 @@ def _walk(root: Path, follow_symlinks: bool):
             yield path, path.relative_to(root).as_posix()
 
 
-def scan(roots: list[Path], extensions: tuple[str, ...], follow_symlinks: bool = False,
-         max_file_bytes: int = 50_000_000, max_line_chars: int = 100_000) -> Scan:
+def scan(roots: list[Path], lim: Limits, follow_symlinks: bool = False, max_line_chars: int = 100_000,
+         progress: bool = False) -> Scan:
+    from tqdm import tqdm
+
     result = Scan()
     seen: set[Path] = set()
     for root in roots:
         if not root.exists():
-            raise RagError(f"corpus path {root} does not exist", hint="pass a folder of .txt/.md files")
+            raise RagError(f"corpus path {root} does not exist", hint="pass a folder of documents")
         real_root = root.resolve()
-        for path, name in _walk(root, follow_symlinks):
-            if path.suffix.lower() not in extensions:
-                continue
+        for path, name in tqdm(list(_walk(root, follow_symlinks)), desc="reading", unit="file",
+                               disable=not progress, leave=False):
             if path.is_symlink() and not follow_symlinks:
-                result.skipped.append(Skipped(name, "symbolic link (not followed; set follow_symlinks = true)"))
+                result.skipped.append(Skipped(name, "symbolic link (not followed; set follow_symlinks = true)",
+                                              "unsupported"))
                 continue
             resolved = path.resolve()
             if follow_symlinks is False and not resolved.is_relative_to(real_root):
-                result.skipped.append(Skipped(name, "points outside the corpus folder"))
+                result.skipped.append(Skipped(name, "points outside the corpus folder", "unsupported"))
                 continue
             if resolved in seen:
                 continue
             seen.add(resolved)
             try:
-                text = read_text(resolved, max_file_bytes)
-            except (OSError, ValueError) as exc:
-                reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-                result.skipped.append(Skipped(name, reason))
-                continue
-            longest = max(map(len, text.split("\n")))
-            if longest > max_line_chars:
-                result.skipped.append(Skipped(name, f"a line of {longest} characters is longer than max_line_chars "
-                                                    f"({max_line_chars}): data, not prose; raise it to index this file"))
-                continue
-            result.files.append(SourceFile(resolved, name, text, sha256(text)))
+                result.files.append(read_source(resolved, name, lim, max_line_chars))
+            except Skip as exc:
+                result.skipped.append(Skipped(name, exc.reason, exc.category))
     return result
 
 

@@ -19,7 +19,7 @@ from pathlib import Path
 from rag.chunking import Chunker, Span, sentences
 from rag.config import Settings
 from rag.context import DocumentContext, indexed_text
-from rag.corpus import Skipped, SourceFile, scan
+from rag.corpus import Skipped, SourceFile, limits, scan, skip_summary
 from rag.errors import RagError
 from rag.store import Store, remove_broken
 
@@ -37,17 +37,29 @@ class IngestReport:
     unchanged: int = 0
     embedded: int = 0
     skipped: list[Skipped] = field(default_factory=list)
+    formats: dict[str, int] = field(default_factory=dict)
+    extensions: tuple[str, ...] = ()
     seconds: float = 0.0
 
     def summary(self) -> str:
-        line = (f"{self.files} files, {self.chunks} chunks: {self.added} added, {self.updated} updated, "
-                f"{self.removed} removed, {self.unchanged} unchanged; {self.embedded} texts embedded "
-                f"in {self.seconds:.1f}s")
+        if not self.files and not self.removed:
+            return (f"no files found to index{self._skips()}; rag reads {', '.join(self.extensions)}, extensionless "
+                    f"text files (README, NEWS…) and .gz text (set `extensions` in rag.toml)")
+        kinds = ", ".join(f"{n} {k}" for k, n in sorted(self.formats.items(), key=lambda x: -x[1]))
+        line = (f"{self.files} files indexed ({kinds}), {self.chunks} chunks: {self.added} added, "
+                f"{self.updated} updated, {self.removed} removed, {self.unchanged} unchanged; "
+                f"{self.embedded} texts embedded in {self.seconds:.1f}s")
         if not (self.added or self.updated or self.removed):
             line += " (index already up to date, nothing embedded)"
-        if self.skipped:
-            line += f"; {len(self.skipped)} skipped"
-        return line
+        return line + self._skips()
+
+    def _skips(self) -> str:
+        return f"; {len(self.skipped)} skipped: {skip_summary(self.skipped)}" if self.skipped else ""
+
+    @property
+    def failed(self) -> list[Skipped]:
+        """Files rag should read and could not (binary and other formats are expected)."""
+        return [s for s in self.skipped if s.category == "unreadable"]
 
 
 @dataclass
@@ -74,10 +86,14 @@ def sentence_id(path: str, span: Span) -> str:
 
 
 def _meta(p: _Prepared, span: Span, stamp: str, n_chunks: int) -> dict:
-    return {"path": str(p.file.path), "file": p.file.name, "file_hash": p.file.sha256, "context": p.header(span),
+    meta = {"path": str(p.file.path), "file": p.file.name, "file_hash": p.file.sha256, "context": p.header(span),
             "n_chunks": n_chunks, "start_char": span.start_char, "end_char": span.end_char,
             "start_line": span.start_line, "end_line": span.end_line,
-            "content_hash": span.content_hash, "indexed_at": stamp, "para": span.para}
+            "content_hash": span.content_hash, "indexed_at": stamp, "para": span.para, "format": p.file.kind}
+    page, end_page = p.file.pages_of(span.start_char, span.end_char)
+    if page is not None:  # Chroma metadata cannot hold None: text formats carry no page keys
+        meta.update(page=page, end_page=end_page)
+    return meta
 
 
 class Ingestor:
@@ -91,17 +107,18 @@ class Ingestor:
     def run(self, roots: list[Path] | None = None, rebuild: bool = False, progress: bool = True) -> IngestReport:
         started = time.perf_counter()
         roots = roots or [self.settings.corpus]
-        found = scan(roots, self.settings.extensions, self.settings.follow_symlinks, self.settings.max_file_bytes,
-                     self.settings.max_line_chars)
+        found = scan(roots, limits(self.settings), self.settings.follow_symlinks, self.settings.max_line_chars,
+                     progress=progress)
         for s in found.skipped:
-            log.warning("skipped %s: %s", s.name, s.reason)
+            (log.warning if s.category == "unreadable" else log.info)("skipped %s: %s", s.name, s.reason)
         if rebuild:
             try:
                 Store(self.settings, check=False).drop()
             except RagError as exc:  # Chroma cannot open it at all: remove its files instead
                 remove_broken(self.settings, exc)
         store = Store(self.settings, create=True)
-        report = IngestReport(files=len(found.files), skipped=found.skipped)
+        report = IngestReport(files=len(found.files), skipped=found.skipped, formats=found.formats(),
+                              extensions=self.settings.extensions)
         states = store.file_states()
         todo = self._plan(found.files, states, report)
         for path in set(states) - {str(f.path) for f in found.files}:
@@ -143,14 +160,14 @@ class Ingestor:
 
     def _prepare(self, f: SourceFile) -> _Prepared:
         chunks = self.chunker.chunks(f)
-        return _Prepared(f, chunks, sentences(f), DocumentContext(f.name, f.text))
+        return _Prepared(f, chunks, sentences(f), DocumentContext(f.name, f.text, f.structure, f.title))
 
     def _flush(self, store: Store, batch: list[_Prepared], states, report: IngestReport, bar) -> None:
         # chunks are embedded under their document context (rag.context), so retrieval finds
         # the right document; sentences as they are, so that inside one document the answer
         # writer tells them apart (a shared header would pull all their vectors together)
         texts = [indexed_text(p.header(c), c.text) for p in batch for c in p.chunks] + \
-                [s.text for p in batch for s in p.sentences]
+                [indexed_text("", s.text) for p in batch for s in p.sentences]
         # identical texts (a repeated paragraph, the chunk and the sentence of a one-line
         # file, copies of one file) are embedded once: the model is the slow part
         unique = list(dict.fromkeys(texts))
@@ -165,7 +182,8 @@ class Ingestor:
             n_c, path = len(p.chunks), str(p.file.path)
             if path in states:
                 store.delete_path(path)  # stale or partial entries of an earlier run
-            rows["sentences"] += [(sentence_id(path, s), vector_of[s.text], s.text, _meta(p, s, stamp, n_c))
+            rows["sentences"] += [(sentence_id(path, s), vector_of[indexed_text("", s.text)], s.text,
+                                   _meta(p, s, stamp, n_c))
                                   for s in p.sentences]
             rows["chunks"] += [(chunk_id(path, i, c), vector_of[indexed_text(p.header(c), c.text)], c.text,
                                 _meta(p, c, stamp, n_c)) for i, c in enumerate(p.chunks)]

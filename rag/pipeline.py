@@ -58,6 +58,7 @@ class Pipeline:
         self._store = None
         self._retriever = None
         self._lock = threading.RLock()
+        self._sources: dict[tuple, Any] = {}  # extracted files the source viewer showed lately
 
     # --- parts, loaded on first use ------------------------------------------------------
     @property
@@ -135,6 +136,7 @@ class Pipeline:
         g = self.gather(question, top_k=top_k, mode=mode)
         writer = make_writer(self.settings, self._embed)
         answer = yield from writer.stream(g.question, g.q_vec, g.pool, g.sentences, show=g.k)
+        paginate(answer, g.sentences)
         self._finish(answer, g)
         yield answer
 
@@ -171,7 +173,7 @@ class Pipeline:
         ``file`` is the name a citation shows; the path read is the one the index holds for
         it, so only indexed files can be read and no name (``../``, absolute) escapes.
         """
-        from rag.corpus import read_text, sha256, window
+        from rag.corpus import window
 
         if not isinstance(file, str) or not file.strip():
             raise RagError("no file named", hint="pass the 'file' of a citation or passage")
@@ -180,19 +182,69 @@ class Pipeline:
         if meta is None:
             raise RagError(f"'{file[:200]}' is not a file in the index",
                            hint="only indexed files can be shown; `rag info` lists them")
-        try:
-            text = read_text(Path(meta["path"]), self.settings.max_file_bytes)
-        except (OSError, ValueError) as exc:
-            raise RagError(f"cannot read {file}: {exc}", hint="re-index after changing the corpus (rag ingest)") from None
+        src = self._read(Path(meta["path"]), file)
         spans = highlights if highlights is not None else [(start_char, end_char)]
-        out = window(text, int(start_char), int(end_char), context=min(max(int(context), 0), 50),
+        out = window(src.text, int(start_char), int(end_char), context=min(max(int(context), 0), 50),
                      highlights=[(int(s), int(e)) for s, e in spans])
+        page, end_page = src.pages_of(int(start_char), int(end_char))
         # a file edited since indexing may no longer say what the citation quoted
-        return {"file": file, "start_char": int(start_char), "end_char": int(end_char),
-                "stale": sha256(text) != meta.get("file_hash"), **out}
+        return {"file": file, "start_char": int(start_char), "end_char": int(end_char), "page": page,
+                "end_page": end_page, "format": src.kind, "stale": src.sha256 != meta.get("file_hash"), **out}
+
+    def _read(self, path: Path, name: str):
+        """The file's text as ingest extracted it (same reader, same limits), cached while the
+        file is unchanged: the viewer opens several citations of one PDF in a row."""
+        from rag.corpus import limits, read_source
+        from rag.readers import Skip
+
+        try:
+            st = path.stat()
+            key = (str(path), st.st_mtime_ns, st.st_size)
+            with self._lock:
+                if key in self._sources:
+                    return self._sources[key]
+            src = read_source(path, name, limits(self.settings), max_line_chars=1 << 62)
+        except (OSError, Skip) as exc:
+            reason = exc.reason if isinstance(exc, Skip) else exc.strerror or str(exc)
+            raise RagError(f"cannot read {name}: {reason}", hint="re-index after changing the corpus (rag ingest)") \
+                from None
+        with self._lock:
+            if len(self._sources) >= 8:
+                self._sources.pop(next(iter(self._sources)))
+            self._sources[key] = src
+        return src
 
     def embed(self, text: str) -> list[float]:
         """A question's vector (the writer embeds each part of a multi-part question)."""
         return self.embedder.get_query_embedding(text)
 
     _embed = embed
+
+
+def paginate(answer: Answer, rows) -> None:
+    """Pages of citations and passages in paged formats (PDF), from the stored sentences
+    around them: a citation is a run of whole sentences, so its first sentence's ``page`` and
+    its last one's ``end_page`` are exact. Text formats keep ``page = None``."""
+    import bisect
+
+    by_path: dict[str, list[tuple]] = {}
+    for _id, _text, m, _vec in rows:
+        if m.get("page") is not None:
+            by_path.setdefault(m["path"], []).append((m["start_char"], m["end_char"], m["page"], m["end_page"]))
+    if not by_path:
+        return
+    for spans in by_path.values():
+        spans.sort()
+
+    def at(path: str, char: int, end: bool) -> int | None:
+        spans = by_path.get(path)
+        if not spans:
+            return None
+        i = max(bisect.bisect_right(spans, (char, float("inf"))) - 1, 0)
+        s, e, page, end_page = spans[i]
+        return end_page if end or char >= e else page
+
+    for item in [*answer.citations, *answer.passages]:
+        if item.page is None and item.path in by_path:
+            item.page = at(item.path, item.start_char, False)
+            item.end_page = at(item.path, max(item.start_char, item.end_char - 1), True)

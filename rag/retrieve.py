@@ -21,6 +21,7 @@ from llama_index.core.postprocessor.types import BaseNodePostprocessor
 from llama_index.core.schema import NodeWithScore, QueryBundle, TextNode
 
 from rag.results import Passage
+from rag.textnorm import dehyphenate
 from rag.config import Settings
 from rag.errors import RagError
 from rag.store import Store
@@ -73,9 +74,16 @@ def _containment(a: set, b: set) -> float:
 
 def _node(id_: str, text: str, meta: dict) -> TextNode:
     """A chunk whose BM25 text (LlamaIndex's EMBED view) is its document-context header and
-    its own text (rag.context); its content proper stays the file's characters."""
-    return TextNode(id_=id_, text=text, metadata=dict(meta), metadata_template="{value}",
-                    excluded_embed_metadata_keys=[k for k in meta if k != "context"],
+    its own text (rag.context); its content proper stays the file's characters. A text
+    with words hyphenated at line ends (PDF) shows BM25 its joined form instead."""
+    joined = dehyphenate(text)
+    if joined == text:
+        return TextNode(id_=id_, text=text, metadata=dict(meta), metadata_template="{value}",
+                        excluded_embed_metadata_keys=[k for k in meta if k != "context"],
+                        excluded_llm_metadata_keys=list(meta))
+    meta = {**meta, "joined_text": joined}
+    return TextNode(id_=id_, text=text, metadata=meta, metadata_template="{value}", text_template="{metadata_str}",
+                    excluded_embed_metadata_keys=[k for k in meta if k not in ("context", "joined_text")],
                     excluded_llm_metadata_keys=list(meta))
 
 
@@ -167,4 +175,4 @@ def to_passage(n: NodeWithScore) -> Passage:
     return Passage(id=n.node.node_id, file=m["file"], path=m["path"], start_line=m["start_line"],
                    end_line=m["end_line"], start_char=m["start_char"], end_char=m["end_char"],
                    text=n.node.get_content(), score=float(n.score or 0.0),
-                   also_in=list(m.get("also_in", [])))
+                   also_in=list(m.get("also_in", [])), page=m.get("page"), end_page=m.get("end_page"))

@@ -13,7 +13,7 @@ import functools
 import re
 from dataclasses import dataclass, field
 
-from rag.textnorm import NUMBER_WORDS
+from rag.textnorm import NUMBER_WORDS, dehyphenate
 
 # A word: letters/digits joined by apostrophes, hyphens, or a dot *between digits* (GPT-5.2,
 # 3.7) -- not by other dots, so "www.forbes.com" yields "forbes".
@@ -87,6 +87,7 @@ _OPTION = re.compile(r"(?<![\w-])--?[A-Za-z0-9][A-Za-z0-9_-]*")
 
 
 def content_stems(text: str) -> list[str]:
+    text = dehyphenate(text)
     out = [stem(t) for t in terms(text) if t not in STOPWORDS and (len(t) > 1 or t.isdigit())]
     return out + _OPTION.findall(text)
 

@@ -104,7 +104,7 @@ def regions(passages: list[Passage]) -> list[Passage]:
                 text = last.text + p.text[last.end_char - p.start_char:]
                 out[-1] = Passage(id=f"{last.id}+{p.id}", file=p.file, path=p.path, start_line=last.start_line,
                                   end_line=p.end_line, start_char=last.start_char, end_char=p.end_char, text=text,
-                                  score=max(last.score, p.score))
+                                  score=max(last.score, p.score), page=last.page, end_page=p.end_page)
             continue
         out.append(p)
     return out
