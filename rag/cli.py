@@ -204,9 +204,14 @@ def cmd_info(args) -> int:
         return 0
     print(f"{info['where']} · collection {info['collection']} · model {info['model']} · "
           f"chunks of {info['chunk_size']} tokens (overlap {info['chunk_overlap']}) · built {info['built_at']}")
-    print(f"{len(info['files'])} files, {info['chunks']} chunks, {info['sentences']} sentences")
+    kinds = ", ".join(f"{n} {k}" for k, n in info["formats"].items())
+    print(f"{len(info['files'])} files ({kinds}), {info['chunks']} chunks, {info['sentences']} sentences")
     for f in info["files"]:
-        print(f"  {f['chunks']:5d}  {f['file']}")
+        print(f"  {f['chunks']:5d}  {f['format']:8s}  {f['file']}")
+    if info["skipped"]:
+        print(f"{len(info['skipped'])} files not indexed by the last ingest:")
+        for sk in info["skipped"]:
+            print(f"  {sk['category']:11s}  {sk['name']}: {sk['reason']}")
     return 0
 
 

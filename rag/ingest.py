@@ -128,6 +128,7 @@ class Ingestor:
         self._index(store, todo, states, report, progress)
         if report.added or report.updated or report.removed:
             store.bump_generation(_now())
+        store.record_skipped([{"name": k.name, "category": k.category, "reason": k.reason} for k in found.skipped])
         report.chunks = store.count()
         report.seconds = time.perf_counter() - started
         return report

@@ -9,10 +9,12 @@ persistent store and a ``chroma run`` server, go through the same methods here.
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import re
 import shutil
 import uuid
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable
@@ -30,6 +32,7 @@ RERUN_HINT = "an interrupted ingest is finished, without duplicates, by running 
 VERSION_HINT = ("run a server of the same chromadb version as this client "
                 "(pip show chromadb; then chroma run --path DIR --host HOST --port PORT)")
 _GET_PAGE = 5000
+MAX_SKIPPED_KEPT = 1000  # skipped files remembered in the collection's metadata
 
 
 @dataclass
@@ -255,14 +258,17 @@ class Store:
         files: dict[str, dict] = {}
         for _id, _doc, meta in self._get_all(self.chunks, ["metadatas"]):
             entry = files.setdefault(meta["file"], {"file": meta["file"], "path": meta["path"], "chunks": 0,
+                                                    "format": meta.get("format", "text"),
                                                     "indexed_at": meta.get("indexed_at", "")})
             entry["chunks"] += 1
         meta = self.chunks.metadata or {}
+        formats = Counter(f["format"] for f in files.values())
         return {"where": self.where, "collection": self.settings.collection, "model": meta.get("rag_model"),
                 "chunk_size": meta.get("rag_chunk_size"), "chunk_overlap": meta.get("rag_chunk_overlap"),
                 "generation": meta.get("rag_generation", 0), "built_at": meta.get("rag_built_at", ""),
                 "chunks": sum(f["chunks"] for f in files.values()),
                 "sentences": _call(self.settings, self.sentences.count),
+                "formats": dict(formats.most_common()), "skipped": json.loads(meta.get("rag_skipped", "[]")),
                 "files": sorted(files.values(), key=lambda f: f["file"])}
 
     # --- writing -----------------------------------------------------------------------
@@ -277,6 +283,17 @@ class Store:
             sl = slice(i, i + _GET_PAGE)
             _call(self.settings, target.upsert, ids=ids[sl], embeddings=embeddings[sl],
                   documents=documents[sl], metadatas=metadatas[sl])
+
+    def record_skipped(self, skipped: list[dict]) -> None:
+        """The last ingest's files not indexed (name, category, reason), for `rag info` and
+        the chat's Index tab: what was left out must stay visible after the run's output is gone.
+        Not a write stamp: readers' caches do not change for it."""
+        meta = dict(self.chunks.metadata or {})
+        meta.pop("hnsw:space", None)
+        text = json.dumps(skipped[:MAX_SKIPPED_KEPT], ensure_ascii=False)
+        if meta.get("rag_skipped", "[]") != text:
+            meta["rag_skipped"] = text
+            _call(self.settings, self.chunks.modify, metadata=meta)
 
     def bump_generation(self, built_at: str) -> None:
         meta = dict(self.chunks.metadata or {})

@@ -170,11 +170,16 @@ class Handlers:
         except gr.Error as exc:
             return f"**No index to show:** {esc(exc.message)}", []
         s = self.pipe.settings
-        summary = (f"**{len(info['files'])} files · {info['chunks']} chunks · {info['sentences']} sentences**  \n"
+        kinds = ", ".join(f"{n} {esc(k)}" for k, n in info["formats"].items())
+        summary = (f"**{len(info['files'])} files ({kinds}) · {info['chunks']} chunks · "
+                   f"{info['sentences']} sentences**  \n"
                    f"Corpus folder: {esc(s.corpus)} · {esc(info['where'])} · collection {esc(info['collection'])}  \n"
                    f"Model: {esc(info['model'])} · chunks of {info['chunk_size']} word-pieces "
                    f"(overlap {info['chunk_overlap']}) · built {esc(info['built_at'] or 'unknown')}")
-        rows = [[f["file"], f["chunks"], f.get("indexed_at", "")] for f in info["files"]]
+        if info["skipped"]:
+            summary += (f"\n\n**{len(info['skipped'])} files not indexed** (last ingest):\n\n" +
+                        "\n".join(f"- {esc(sk['name'])} — {esc(sk['reason'])}" for sk in info["skipped"][:50]))
+        rows = [[f["file"], f["format"], f["chunks"], f.get("indexed_at", "")] for f in info["files"]]
         return summary, rows
 
     def reindex_view(self, progress=gr.Progress(track_tqdm=True)):
@@ -233,7 +238,7 @@ def build_app(pipe: Pipeline) -> gr.Blocks:
                 refresh_btn = gr.Button("Refresh", variant="secondary")
             reindex_status = gr.Markdown("Changed, added or removed files in the corpus folder? "
                                          "Re-index: only what changed is embedded.")
-            files = gr.Dataframe(headers=["file", "chunks", "indexed at"], datatype=["str", "number", "str"],
+            files = gr.Dataframe(headers=["file", "format", "chunks", "indexed at"], datatype=["str", "str", "number", "str"],
                                  interactive=False, label="Indexed files", wrap=True)
 
         chat_io = dict(inputs=[box, chatbot, answers, top_k, mode], outputs=[box, chatbot, answers, report])

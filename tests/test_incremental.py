@@ -8,6 +8,7 @@ import numpy as np
 from rag.chunking import sentences
 from rag.context import indexed_text
 from rag.corpus import scan
+from rag.readers import Limits
 from rag.models import sentence_model
 from rag.store import Store
 
@@ -27,11 +28,11 @@ def test_changed_file_reembeds_only_new_text(small_pipeline, corpus_dir):
     rows = store.chunks.get(where={"path": str(victim.resolve())}, include=["documents", "metadatas", "embeddings"])
     sents = store.sentences.get(where={"path": str(victim.resolve())}, include=["documents", "embeddings"])
     # a chunk is embedded under its document-context header, a sentence alone (rag.ingest)
-    docs = [indexed_text(m["context"], d) for d, m in zip(rows["documents"], rows["metadatas"])] + sents["documents"]
+    docs = [indexed_text(m["context"], d) for d, m in zip(rows["documents"], rows["metadatas"])] + [indexed_text("", d) for d in sents["documents"]]
     stored = np.asarray(list(rows["embeddings"]) + list(sents["embeddings"]), dtype=np.float32)
     fresh = sentence_model(small_pipeline.embedder).encode(docs, normalize_embeddings=True)
     assert np.allclose(stored, fresh, atol=1e-4)
-    file = next(f for f in scan([corpus_dir], (".txt",)).files if f.path == victim.resolve())
+    file = next(f for f in scan([corpus_dir], Limits(extensions=(".txt",))).files if f.path == victim.resolve())
     assert len(sents["ids"]) == len(sentences(file))
 
     answer = small_pipeline.ask("What did the zebra count at the Dublin data centre reach?")

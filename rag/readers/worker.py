@@ -27,6 +27,18 @@ def _extract(kind: str, data: bytes, max_bytes: int):
     raise Skip("unsupported", f"no reader for {kind}")
 
 
+def _peak_bytes() -> int:
+    """Peak address space of this process (Linux VmPeak; 0 where /proc is missing)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("VmPeak:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 0
+
+
 def main() -> None:
     limit = int(sys.argv[1]) * 1024 * 1024
     resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
@@ -41,11 +53,14 @@ def main() -> None:
         except Skip as exc:
             reply = ("skip", exc.category, exc.reason)
         except MemoryError:
-            reply = ("skip", "unreadable", "needs more memory than extract_memory_mb allows")
+            reply = ("skip", "unreadable", f"needs more memory than extract_memory_mb ({limit >> 20} MB) allows")
         except RecursionError:
             reply = ("skip", "unreadable", "nested too deeply to parse")
         except Exception as exc:  # a parser's own failure on a broken file: a reason, not a traceback
-            reply = ("skip", "unreadable", f"cannot parse it as {kind} ({type(exc).__name__}: {str(exc)[:160]})")
+            if _peak_bytes() > 0.8 * limit:  # C parsers report a failed allocation as a parse error
+                reply = ("skip", "unreadable", f"needs more memory than extract_memory_mb ({limit >> 20} MB) allows")
+            else:
+                reply = ("skip", "unreadable", f"cannot parse it as {kind} ({type(exc).__name__}: {str(exc)[:160]})")
         payload = pickle.dumps(reply)
         out.write(struct.pack(">Q", len(payload)) + payload)
         out.flush()
