@@ -19,6 +19,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.documents import PDF_NAME, pdf_bytes
+
 ROOT = Path(__file__).resolve().parent.parent  # not from conftest: it imports this module
 SEEDS = ROOT / "seeds"
 
@@ -32,6 +34,8 @@ The Quokka Protocol was ratified in March 2031 by the <img src=x onerror="window
 Its annex lists <script>window.__pwned=2</script> seven river treaties that every member must sign.
 """
 START_TIMEOUT_S = 420
+SKIPPED_FILE = "logo.png"
+PDF_QUESTION = "In how many schools were the Lumen lanterns used by 2025?"  # tests.documents.FACTS: page 3
 
 
 @dataclass
@@ -71,6 +75,8 @@ def start_chat(workdir: Path, *args: str, seeds=("000_5d630dd79f32896f.txt", "00
     for name in seeds:
         shutil.copy(SEEDS / name, corpus / name)
     (corpus / HOSTILE_FILE).write_text(HOSTILE_TEXT, encoding="utf-8")
+    (corpus / PDF_NAME).write_bytes(pdf_bytes())  # a paged format: citations carry pages
+    (corpus / SKIPPED_FILE).write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(64))  # listed as not indexed
     port = free_port()
     cmd = [sys.executable, "-m", "rag.cli", "chat", "--port", str(port), "--corpus", str(corpus),
            "--index", str(index), *args]

@@ -17,7 +17,8 @@ from rag.results import REFUSAL, Answer, Citation, Passage
 from rag.errors import RagError
 from rag.ui import exposure_warnings, parse_auth
 from rag.ui_render import answer_html, error_html, question_html
-from tests.chat_server import AUTH, HOSTILE_FILE
+from tests.chat_server import AUTH, HOSTILE_FILE, PDF_QUESTION, SKIPPED_FILE
+from tests.documents import PDF_NAME
 
 CONTRACT = {"question", "answer", "refused", "citations", "passages", "timings_ms", "evidence", "notice"}
 HOSTILE = '<img src=x onerror="window.__pwned=1"> <script>window.__pwned=2</script>'
@@ -244,6 +245,21 @@ def test_source_endpoint_reads_only_indexed_files(client, chat_app):
         (chat_app.corpus / "not-indexed.md").unlink()
 
 
+def test_pdf_answers_cite_the_page_and_the_source_window_names_it(client, chat_app):
+    from rag.corpus import limits, read_source
+    from tests.conftest import make_settings
+
+    got = client.predict(PDF_QUESTION, api_name="/ask")
+    c = got["citations"][0]
+    assert c["file"] == PDF_NAME and c["page"] == c["end_page"] == 3 and "310 schools" in c["text"]
+    extracted = read_source(chat_app.corpus / PDF_NAME, PDF_NAME, limits(make_settings(chat_app.corpus, chat_app.index)))
+    assert extracted.text[c["start_char"]:c["end_char"]] == c["text"]
+    window = client.predict(c["file"], c["start_char"], c["end_char"], 2, api_name="/source")
+    assert window["page"] == 3 and window["format"] == "pdf"
+    info = client.predict(api_name="/info")
+    assert info["formats"].get("pdf") == 1 and SKIPPED_FILE in {s["name"] for s in info["skipped"]}
+
+
 def test_cite_and_info_endpoints(client):
     cited = client.predict("Maia 200 inference", api_name="/cite")
     assert cited["question"] == "Maia 200 inference" and cited["passages"]
@@ -275,7 +291,7 @@ def test_reindex_picks_up_a_new_file_while_others_ask(chat_app):
                 f.result()
         assert not errors, errors
         assert len(results) == 6 and all("January 2026" in r["answer"] for r in results)
-        assert report["added"] == 1 and report["unchanged"] == 3 and "1 added" in report["summary"]
+        assert report["added"] == 1 and report["unchanged"] == 4 and "1 added" in report["summary"]
         got = chat_app.client().predict("Where does the otter council meet?", api_name="/ask")
         # the new file is searched at once (which sentence answers is the scorer's business,
         # judged on left-out corpora in tests/test_evaluate.py)

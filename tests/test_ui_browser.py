@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.chat_server import AUTH, HOSTILE_FILE, ROOT
+from tests.chat_server import AUTH, HOSTILE_FILE, PDF_QUESTION, ROOT, SKIPPED_FILE
+from tests.documents import PDF_NAME
 
 ARTIFACTS = ROOT / "artifacts"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
@@ -82,6 +83,20 @@ def test_ask_see_cited_answer_and_open_the_citation(page, chat_app):
     page.screenshot(path=str(ARTIFACTS / "ui-chat-citation.png"))
 
 
+def test_a_pdf_citation_names_its_page_and_highlights_the_extracted_text(page, chat_app):
+    msg = _ask(page, PDF_QUESTION)
+    cite = msg.locator(".rag-cite").first
+    summary = cite.locator("summary").inner_text()
+    assert PDF_NAME in summary and re.search(r"p\. 3, lines? \d+", summary), summary
+    cite.locator("summary").click()
+    marked = cite.locator("mark").first
+    marked.wait_for(state="visible", timeout=5000)
+    assert "310 schools" in marked.inner_text()
+    assert "p. 3" in cite.locator(".rag-src-head").inner_text()
+    cite.scroll_into_view_if_needed()
+    page.screenshot(path=str(ARTIFACTS / "ui-chat-pdf-citation.png"))
+
+
 def test_refusal_looks_different_and_shows_closest_passages(page):
     msg = _ask(page, "Who is the CEO of Samsung?", kind=".rag-refusal")
     assert "does not answer" in msg.inner_text()
@@ -106,7 +121,9 @@ def test_markup_in_question_and_corpus_is_shown_not_run(page):
 def test_index_tab_lists_files_and_reindexes(page):
     page.get_by_role("tab", name="Index").click()
     page.get_by_text(HOSTILE_FILE, exact=True).filter(visible=True).first.wait_for(timeout=20_000)
-    assert "chunks" in page.locator("body").inner_text()
+    body = page.locator("body").inner_text()
+    assert "chunks" in body and "1 pdf" in body
+    assert "not indexed" in body and SKIPPED_FILE in body  # what the last ingest left out, with why
     page.get_by_role("button", name="Re-index the corpus folder").click()
     page.get_by_text("Re-indexed:").wait_for(timeout=120_000)
     assert "unchanged" in page.locator("body").inner_text()
