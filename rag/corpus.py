@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from rag.errors import RagError
-from rag.readers import Extracted, Limits, Skip, read_document
+from rag.readers import Extracted, Limits, Opened, Skip, extract, open_document, read_document
 
 SKIP_LABELS = {"binary": "binary", "unsupported": "unsupported format", "unreadable": "unreadable"}
 
@@ -101,12 +101,17 @@ def read_text(path: Path, max_bytes: int) -> str:
 
 def read_source(path: Path, name: str, lim: Limits, max_line_chars: int = 100_000) -> SourceFile:
     """One file as a SourceFile; raises Skip with the reason it cannot be indexed."""
-    doc, digest = read_document(path, name, lim)
+    return parse(path, name, open_document(path, name, lim), lim, max_line_chars)
+
+
+def parse(path: Path, name: str, opened: Opened, lim: Limits, max_line_chars: int = 100_000) -> SourceFile:
+    """An opened file's text and structure (the costly step for PDF/HTML/Word); raises Skip."""
+    doc = extract(opened, lim)
     longest = max(map(len, doc.text.split("\n")))
     if longest > max_line_chars:
         raise Skip("unreadable", f"a line of {longest} characters is longer than max_line_chars "
                                  f"({max_line_chars}): data, not prose; raise it to index this file")
-    return _source(path, name, doc, digest)
+    return _source(path, name, doc, opened.digest)
 
 
 def _source(path: Path, name: str, doc: Extracted, digest: str) -> SourceFile:
@@ -128,33 +133,39 @@ def _walk(root: Path, follow_symlinks: bool):
             yield path, path.relative_to(root).as_posix()
 
 
-def scan(roots: list[Path], lim: Limits, follow_symlinks: bool = False, max_line_chars: int = 100_000,
-         progress: bool = False) -> Scan:
-    from tqdm import tqdm
-
-    result = Scan()
+def find(roots: list[Path], follow_symlinks: bool = False) -> tuple[list[tuple[Path, str]], list[Skipped]]:
+    """Every file under the roots, once: (resolved path, name relative to its root), and the
+    links not followed. Cheap (no reading): ingest streams over this list."""
+    found: list[tuple[Path, str]] = []
+    skipped: list[Skipped] = []
     seen: set[Path] = set()
     for root in roots:
         if not root.exists():
             raise RagError(f"corpus path {root} does not exist", hint="pass a folder of documents")
         real_root = root.resolve()
-        for path, name in tqdm(list(_walk(root, follow_symlinks)), desc="reading", unit="file",
-                               disable=not progress, leave=False):
+        for path, name in _walk(root, follow_symlinks):
             if path.is_symlink() and not follow_symlinks:
-                result.skipped.append(Skipped(name, "symbolic link (not followed; set follow_symlinks = true)",
-                                              "unsupported"))
+                skipped.append(Skipped(name, "symbolic link (not followed; set follow_symlinks = true)", "unsupported"))
                 continue
             resolved = path.resolve()
             if follow_symlinks is False and not resolved.is_relative_to(real_root):
-                result.skipped.append(Skipped(name, "points outside the corpus folder", "unsupported"))
+                skipped.append(Skipped(name, "points outside the corpus folder", "unsupported"))
                 continue
-            if resolved in seen:
-                continue
-            seen.add(resolved)
-            try:
-                result.files.append(read_source(resolved, name, lim, max_line_chars))
-            except Skip as exc:
-                result.skipped.append(Skipped(name, exc.reason, exc.category))
+            if resolved not in seen:
+                seen.add(resolved)
+                found.append((resolved, name))
+    return found, skipped
+
+
+def scan(roots: list[Path], lim: Limits, follow_symlinks: bool = False, max_line_chars: int = 100_000) -> Scan:
+    """Every file read (tests, tools); ingest streams instead (rag.ingest)."""
+    paths, skipped = find(roots, follow_symlinks)
+    result = Scan(skipped=skipped)
+    for path, name in paths:
+        try:
+            result.files.append(read_source(path, name, lim, max_line_chars))
+        except Skip as exc:
+            result.skipped.append(Skipped(name, exc.reason, exc.category))
     return result
 
 

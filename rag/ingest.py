@@ -19,7 +19,8 @@ from pathlib import Path
 from rag.chunking import Chunker, Span, sentences
 from rag.config import Settings
 from rag.context import DocumentContext, indexed_text
-from rag.corpus import Skipped, SourceFile, limits, scan, skip_summary
+from rag.corpus import Skipped, SourceFile, find, limits, parse, skip_summary
+from rag.readers import Skip, open_document
 from rag.errors import RagError
 from rag.store import Store, remove_broken
 
@@ -105,65 +106,81 @@ class Ingestor:
         self.chunker = Chunker(settings.chunk_size, settings.chunk_overlap, token_counter(embedder))
 
     def run(self, roots: list[Path] | None = None, rebuild: bool = False, progress: bool = True) -> IngestReport:
+        """Streams: each file is read, hashed, and — when new or changed — parsed, chunked and
+        added to the current batch; a full batch is embedded and written. Peak memory is one
+        batch's files, not the corpus; an unchanged file is hashed, never parsed."""
         started = time.perf_counter()
-        roots = roots or [self.settings.corpus]
-        found = scan(roots, limits(self.settings), self.settings.follow_symlinks, self.settings.max_line_chars,
-                     progress=progress)
-        for s in found.skipped:
-            (log.warning if s.category == "unreadable" else log.info)("skipped %s: %s", s.name, s.reason)
+        paths, skipped = find(roots or [self.settings.corpus], self.settings.follow_symlinks)
         if rebuild:
             try:
                 Store(self.settings, check=False).drop()
             except RagError as exc:  # Chroma cannot open it at all: remove its files instead
                 remove_broken(self.settings, exc)
         store = Store(self.settings, create=True)
-        report = IngestReport(files=len(found.files), skipped=found.skipped, formats=found.formats(),
-                              extensions=self.settings.extensions)
+        report = IngestReport(skipped=skipped, extensions=self.settings.extensions)
         states = store.file_states()
-        todo = self._plan(found.files, states, report)
-        for path in set(states) - {str(f.path) for f in found.files}:
-            log.info("removing %s (no longer in the corpus)", path)
+        kept = self._stream(store, paths, states, report, progress)
+        for path in set(states) - kept:
+            log.info("removing %s (no longer in the corpus, or no longer readable)", path)
             store.delete_path(path)
             report.removed += 1
-        self._index(store, todo, states, report, progress)
+        for k in report.skipped:
+            (log.warning if k.category == "unreadable" else log.info)("skipped %s: %s", k.name, k.reason)
         if report.added or report.updated or report.removed:
             store.bump_generation(_now())
-        store.record_skipped([{"name": k.name, "category": k.category, "reason": k.reason} for k in found.skipped])
+        store.record_skipped([{"name": k.name, "category": k.category, "reason": k.reason} for k in report.skipped])
+        report.files = sum(report.formats.values())
         report.chunks = store.count()
         report.seconds = time.perf_counter() - started
         return report
 
-    def _plan(self, files: list[SourceFile], states, report: IngestReport) -> list[SourceFile]:
-        todo = []
-        for f in files:
-            state = states.get(str(f.path))
-            if state and state.complete and state.file_hash == f.sha256:
-                report.unchanged += 1
-            else:
-                todo.append(f)
-        return todo
-
-    def _index(self, store: Store, todo: list[SourceFile], states, report: IngestReport, progress: bool) -> None:
+    def _stream(self, store: Store, paths: list[tuple[Path, str]], states, report: IngestReport,
+                progress: bool) -> set[str]:
+        """Index what changed, batch by batch; returns the paths that stay in the index."""
         from tqdm import tqdm
 
-        prepared = [self._prepare(f) for f in todo]
-        total = sum(p.n_texts for p in prepared)
-        bar = tqdm(total=total, desc="embedding", unit="text", disable=not progress or total == 0)
+        lim = limits(self.settings)
+        kept: set[str] = set()
         batch: list[_Prepared] = []
-        with bar:
-            for p in prepared:
-                batch.append(p)
+        with tqdm(total=len(paths), desc="reading and embedding", unit="file", disable=not progress) as bar:
+            for path, name in paths:
+                prepared = self._open(path, name, lim, states, report, kept)
+                bar.update(1)
+                if prepared is None:
+                    continue
+                batch.append(prepared)
                 if sum(b.n_texts for b in batch) >= self.settings.ingest_batch_texts:
-                    self._flush(store, batch, states, report, bar)
+                    self._flush(store, batch, states, report)
+                    bar.set_postfix(embedded=report.embedded)
                     batch = []
             if batch:
-                self._flush(store, batch, states, report, bar)
+                self._flush(store, batch, states, report)
+                bar.set_postfix(embedded=report.embedded)
+        return kept
+
+    def _open(self, path: Path, name: str, lim, states, report: IngestReport, kept: set[str]) -> "_Prepared | None":
+        """A new or changed file, parsed and chunked; None when unchanged or skipped."""
+        try:
+            opened = open_document(path, name, lim)
+            state = states.get(str(path))
+            if state and state.complete and state.file_hash == opened.digest:
+                report.unchanged += 1
+                report.formats[opened.kind] = report.formats.get(opened.kind, 0) + 1
+                kept.add(str(path))
+                return None
+            f = parse(path, name, opened, lim, self.settings.max_line_chars)
+        except Skip as exc:
+            report.skipped.append(Skipped(name, exc.reason, exc.category))
+            return None
+        report.formats[f.kind] = report.formats.get(f.kind, 0) + 1
+        kept.add(str(path))
+        return self._prepare(f)
 
     def _prepare(self, f: SourceFile) -> _Prepared:
         chunks = self.chunker.chunks(f)
         return _Prepared(f, chunks, sentences(f), DocumentContext(f.name, f.text, f.structure, f.title))
 
-    def _flush(self, store: Store, batch: list[_Prepared], states, report: IngestReport, bar) -> None:
+    def _flush(self, store: Store, batch: list[_Prepared], states, report: IngestReport) -> None:
         # chunks are embedded under their document context (rag.context), so retrieval finds
         # the right document; sentences as they are, so that inside one document the answer
         # writer tells them apart (a shared header would pull all their vectors together)
@@ -175,8 +192,7 @@ class Ingestor:
         # and the text a changed file kept (most of it, usually) keeps its stored vector
         known = store.known_vectors([str(p.file.path) for p in batch if str(p.file.path) in states])
         fresh = [t for t in unique if t not in known]
-        vector_of = {**known, **dict(zip(fresh, self._embed(fresh, bar)))}
-        bar.update(len(texts) - len(fresh))
+        vector_of = {**known, **dict(zip(fresh, self._embed(fresh)))}
         stamp = _now()
         rows: dict[str, list[tuple]] = {"sentences": [], "chunks": []}
         for p in batch:
@@ -208,7 +224,7 @@ class Ingestor:
         store.bump_generation(stamp)
         _hold(self.settings.ingest_hold_file)
 
-    def _embed(self, texts: list[str], bar) -> list[list[float]]:
+    def _embed(self, texts: list[str]) -> list[list[float]]:
         from rag.models import sentence_model
 
         model = sentence_model(self.embedder)
@@ -219,7 +235,6 @@ class Ingestor:
             vecs = model.encode(part, batch_size=self.settings.embed_batch_size,
                                 normalize_embeddings=True, show_progress_bar=False)
             out.extend(v.tolist() for v in vecs)
-            bar.update(len(part))
         return out
 
 

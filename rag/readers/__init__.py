@@ -11,6 +11,6 @@ from __future__ import annotations
 
 from rag.readers.detect import Skip, detect
 from rag.readers.document import Extracted
-from rag.readers.read import Limits, read_document
+from rag.readers.read import Limits, Opened, extract, open_document, read_document
 
-__all__ = ["Extracted", "Limits", "Skip", "detect", "read_document"]
+__all__ = ["Extracted", "Limits", "Opened", "Skip", "detect", "extract", "open_document", "read_document"]

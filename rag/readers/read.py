@@ -39,8 +39,18 @@ class Limits:
     extensions: tuple[str, ...] = DEFAULT_EXTENSIONS
 
 
-def read_document(path: Path, name: str, limits: Limits) -> tuple[Extracted, str]:
-    """The file's text and what its format knows, and the sha256 of its bytes; raises Skip."""
+@dataclass
+class Opened:
+    """A file's bytes (decompressed when gzip), the hash of the bytes on disk, its reader."""
+
+    data: bytes
+    digest: str
+    kind: str
+
+
+def open_document(path: Path, name: str, limits: Limits) -> Opened:
+    """Read, hash and recognise a file, without parsing it: enough to tell that an indexed
+    file is unchanged, so re-running ingest parses nothing it has already indexed."""
     data = _read_bytes(path, limits.max_bytes)
     digest = hashlib.sha256(data).hexdigest()
     kind = detect(name, data[:HEAD], limits.extensions)
@@ -50,9 +60,20 @@ def read_document(path: Path, name: str, limits: Limits) -> tuple[Extracted, str
         kind = detect(inner, data[:HEAD], limits.extensions)
         if kind == "gzip":
             raise Skip("unsupported", "gzip inside gzip")
-    if kind in ("text", "markdown"):
-        return Extracted(decode_text(data), kind), digest
-    return _shared.extract(kind, data, limits), digest
+    return Opened(data, digest, kind)
+
+
+def extract(opened: Opened, limits: Limits) -> Extracted:
+    """The document's text and structure; raises Skip."""
+    if opened.kind in ("text", "markdown"):
+        return Extracted(decode_text(opened.data), opened.kind)
+    return _shared.extract(opened.kind, opened.data, limits)
+
+
+def read_document(path: Path, name: str, limits: Limits) -> tuple[Extracted, str]:
+    """The file's text and what its format knows, and the sha256 of its bytes; raises Skip."""
+    opened = open_document(path, name, limits)
+    return extract(opened, limits), opened.digest
 
 
 def decode_text(data: bytes) -> str:
