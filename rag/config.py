@@ -53,6 +53,11 @@ class Settings:
     chunk_size: int = 200
     chunk_overlap: int = 30
     embed_batch_size: int = 32
+    # Questions are embedded by an ONNX export of the model (onnxruntime: a cold `rag ask` in
+    # seconds, same vectors), made by ingest once per model and kept in cache_dir/onnx.
+    # false: sentence-transformers for questions too.
+    onnx_questions: bool = True
+    cache_dir: Path = Path("~/.cache/rag")
     # Texts embedded and written per ingest batch (small files share a batch); each batch is
     # one Chroma write per collection and a point an interrupted ingest resumes from.
     ingest_batch_texts: int = 256

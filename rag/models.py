@@ -78,7 +78,13 @@ def load_embedder(name: str, batch_size: int = 32) -> "BaseEmbedding":
 
     transformers.utils.logging.disable_progress_bar()  # the weight-loading bar on every start
     model = SentenceTransformer(str(path), device="cpu")
-    return _embedding_class()(model, name, batch_size)
+    return embedding_over(model, name, batch_size)
+
+
+def embedding_over(encoder, name: str, batch_size: int = 32) -> "BaseEmbedding":
+    """A LlamaIndex embedding over anything with SentenceTransformer's ``encode`` (the model
+    itself, or the ONNX question encoder of rag.onnx_model)."""
+    return _embedding_class()(encoder, name, batch_size)
 
 
 @functools.cache

@@ -57,6 +57,7 @@ class Pipeline:
         self._embedder = embedder
         self._store = None
         self._retriever = None
+        self._query_embedder = None
         self._lock = threading.RLock()
         self._sources: dict[tuple, Any] = {}  # extracted files the source viewer showed lately
 
@@ -69,6 +70,31 @@ class Pipeline:
             self._embedder = load_embedder(self.settings.model, self.settings.embed_batch_size)
         return self._embedder
 
+    @property
+    def query_embedder(self):
+        """What embeds questions: the ONNX export when ingest has made it (imports and loads
+        in a fraction of a second), else the full model. Same vectors either way."""
+        if self._query_embedder is None:
+            with self._lock:
+                if self._query_embedder is None:
+                    self._query_embedder = self._onnx_embedder() or self.embedder
+        return self._query_embedder
+
+    def _onnx_embedder(self):
+        if not self.settings.onnx_questions:
+            return None
+        from rag import onnx_model
+        from rag.models import embedding_over, model_path
+
+        out = onnx_model.folder(self.settings.cache_dir, model_path(self.settings.model))
+        if not onnx_model.is_exported(out):
+            return None
+        try:
+            return embedding_over(onnx_model.OnnxEncoder(out), self.settings.model, self.settings.embed_batch_size)
+        except Exception as exc:  # noqa: BLE001 - a broken export: the full model answers instead
+            log.warning("the ONNX question encoder in %s did not load (%s); using sentence-transformers", out, exc)
+            return None
+
     def _open(self):
         with self._lock:
             if self._retriever is None:
@@ -78,7 +104,7 @@ class Pipeline:
                 store = Store(self.settings)
                 store.require()
                 self._store = store
-                self._retriever = Retriever(self.settings, store, self.embedder)
+                self._retriever = Retriever(self.settings, store, self.query_embedder)
             return self._store, self._retriever
 
     # --- operations -------------------------------------------------------------------------
@@ -93,8 +119,20 @@ class Pipeline:
             Store(self.settings)  # likewise a corrupt, foreign or unwritable index: its message, not 10 s of imports first
         with self._lock:
             report = Ingestor(self.settings, self.embedder).run(paths, rebuild=rebuild, progress=progress)
+            self._export_question_encoder()
             self._store = self._retriever = None  # reopen: collections may have been recreated
         return report
+
+    def _export_question_encoder(self) -> None:
+        """Once per model, at ingest (never at question time): see rag.onnx_model."""
+        if not self.settings.onnx_questions:
+            return
+        from rag import onnx_model
+        from rag.models import model_path, sentence_model
+
+        model_dir = model_path(self.settings.model)
+        onnx_model.ensure_exported(sentence_model(self.embedder), model_dir,
+                                   onnx_model.folder(self.settings.cache_dir, model_dir))
 
     def index_exists(self) -> bool:
         from rag.store import Store
@@ -216,7 +254,7 @@ class Pipeline:
 
     def embed(self, text: str) -> list[float]:
         """A question's vector (the writer embeds each part of a multi-part question)."""
-        return self.embedder.get_query_embedding(text)
+        return self.query_embedder.get_query_embedding(text)
 
     _embed = embed
 

@@ -294,7 +294,7 @@ def test_thousands_of_tiny_files(many_files):
     from rag.pipeline import Pipeline
 
     corpus, index, seconds, summary = many_files
-    assert f"{TINY + 1} files, {TINY + 1} chunks: {TINY + 1} added" in summary
+    assert f"{TINY + 1} files indexed ({TINY + 1} markdown), {TINY + 1} chunks: {TINY + 1} added" in summary
     assert seconds < 300, f"indexing {TINY} tiny files took {seconds:.0f}s"
     answer = Pipeline(make_settings(corpus, index)).ask("Who replaced the backup generator in hall C?")
     assert not answer.refused and answer.citations
