@@ -1,10 +1,14 @@
-"""Cold start: a one-shot ``rag ask`` against its floor, measured in the same run.
+"""Cold start: a one-shot ``rag ask`` against its floors, measured in the same run.
 
-The floor is what any answer needs at minimum: start Python, import torch and
-sentence-transformers, load the model, embed one question. Everything ``rag ask`` spends
-beyond that (llama-index, chromadb, BM25, the answer) is the overhead this measures.
-Runs alternate (floor, ask, floor, ask, ...) so that load from other processes on the
-machine hits both alike; the ratio of medians is the figure to read.
+    python bench/coldstart.py --index index          # seeds' index (built by rag ingest)
+
+Rows (medians of --runs; runs alternate so load from other processes hits all alike):
+- ``rag ask``: questions embedded by the ONNX export (the default once ingest made it);
+- ``rag ask, sentence-transformers``: the same with RAG_ONNX_QUESTIONS=false;
+- floor "ONNX question": start Python, import onnxruntime + tokenizers, load, embed one question;
+- floor "retrieval imports": import llama-index core, its Chroma store, its BM25 retriever
+  and chromadb — what hybrid retrieval through LlamaIndex costs before any work;
+- floor "sentence-transformers question": import torch + sentence-transformers, load, embed.
 """
 
 from __future__ import annotations
@@ -27,6 +31,23 @@ m.encode([%r])
 """ % QUESTION
 
 
+ONNX_FLOOR = """
+import glob, os, numpy as np, onnxruntime as ort
+from tokenizers import Tokenizer
+out = sorted(glob.glob(os.path.expanduser("~/.cache/rag/onnx/*/model.onnx")))[0].rsplit("/", 1)[0]
+t = Tokenizer.from_file(out + "/tokenizer.json"); e = t.encode(%r)
+s = ort.InferenceSession(out + "/model.onnx", providers=["CPUExecutionProvider"])
+s.run(None, {"input_ids": np.array([e.ids]), "attention_mask": np.array([e.attention_mask]),
+             "token_type_ids": np.array([e.type_ids])})
+""" % QUESTION
+
+IMPORTS_FLOOR = """
+import chromadb, llama_index.core
+from llama_index.vector_stores.chroma import ChromaVectorStore
+from llama_index.retrievers.bm25 import BM25Retriever
+"""
+
+
 def _env() -> dict:
     env = {k: v for k, v in os.environ.items() if not k.startswith("RAG_")}
     # the same thread settings rag.models gives itself, so only rag's own work differs
@@ -45,18 +66,24 @@ def _wall(cmd: list[str], env: dict) -> float:
 
 
 def measure(index: Path, corpus: Path, runs: int = 5, extra_env: dict | None = None) -> dict:
-    """Median wall seconds of the floor and of ``rag ask`` (text output), and their ratio."""
+    """Median wall seconds of each row (see the module's doc), and ratios to the ST floor."""
     env = {**_env(), **(extra_env or {}), "RAG_INDEX": str(index), "RAG_CORPUS": str(corpus)}
     rag = str(Path(sys.executable).with_name("rag"))
-    floor, ask = [], []
-    _wall([sys.executable, "-c", FLOOR], env)  # warm the page cache for both
-    _wall([rag, "ask", QUESTION], env)
+    rows = {"rag ask": ([rag, "ask", QUESTION], env),
+            "rag ask, sentence-transformers": ([rag, "ask", QUESTION], {**env, "RAG_ONNX_QUESTIONS": "false"}),
+            "floor: ONNX question": ([sys.executable, "-c", ONNX_FLOOR], env),
+            "floor: retrieval imports": ([sys.executable, "-c", IMPORTS_FLOOR], env),
+            "floor: sentence-transformers question": ([sys.executable, "-c", FLOOR], env)}
+    times: dict[str, list[float]] = {k: [] for k in rows}
+    for cmd, e in rows.values():  # warm the page cache for all
+        _wall(cmd, e)
     for _ in range(runs):
-        floor.append(_wall([sys.executable, "-c", FLOOR], env))
-        ask.append(_wall([rag, "ask", QUESTION], env))
-    f, a = statistics.median(floor), statistics.median(ask)
-    return {"floor_s": f, "ask_s": a, "ratio": a / f, "runs": runs,
-            "floor_all": floor, "ask_all": ask, "load": os.getloadavg()[0]}
+        for name, (cmd, e) in rows.items():
+            times[name].append(_wall(cmd, e))
+    med = {k: statistics.median(v) for k, v in times.items()}
+    floor = med["floor: sentence-transformers question"]
+    return {"floor_s": floor, "ask_s": med["rag ask"], "ratio": med["rag ask"] / floor, "runs": runs,
+            "median_s": med, "all_s": times, "load": os.getloadavg()[0]}
 
 
 if __name__ == "__main__":
@@ -68,5 +95,7 @@ if __name__ == "__main__":
     ap.add_argument("--runs", type=int, default=5)
     a = ap.parse_args()
     r = measure(a.index, a.corpus, a.runs)
-    print(f"floor {r['floor_s']:.2f} s   rag ask {r['ask_s']:.2f} s   ratio {r['ratio']:.2f}   "
-          f"(median of {r['runs']}, load {r['load']:.1f})")
+    print(f"| cold start (median of {r['runs']}, load {r['load']:.1f}) | seconds |")
+    print("|---|---|")
+    for name, sec in r["median_s"].items():
+        print(f"| {name} | {sec:.2f} |")

@@ -367,8 +367,8 @@ def main(argv: list[str] | None = None) -> int:
     print(table(run["sizes"]))
     if "coldstart" in run:
         c = run["coldstart"]
-        print(f"\ncold start: `rag ask` {c['ask_s']:.2f} s vs floor (python + torch + model + one encode) "
-              f"{c['floor_s']:.2f} s = {c['ratio']:.2f}× (median of {c['runs']})")
+        print(f"\ncold start (median of {c['runs']}): " +
+              "; ".join(f"{name} {sec:.2f} s" for name, sec in c["median_s"].items()))
     print(f"\nload average {run['load_before'][0]:.1f} before, {run['load_after'][0]:.1f} after, on "
           f"{run['cpus']} CPUs; {run['seconds'] / 60:.1f} min. JSON: {OUT / 'latest.json'}; plot: "
           f"{OUT / 'scaling.png'}")

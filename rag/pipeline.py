@@ -119,9 +119,20 @@ class Pipeline:
             Store(self.settings)  # likewise a corrupt, foreign or unwritable index: its message, not 10 s of imports first
         with self._lock:
             report = Ingestor(self.settings, self.embedder).run(paths, rebuild=rebuild, progress=progress)
+            self._save_lexical_index()
             self._export_question_encoder()
             self._store = self._retriever = None  # reopen: collections may have been recreated
         return report
+
+    def _save_lexical_index(self) -> None:
+        """BM25 saved for this collection state, so the next cold start loads it (rag.lexical)."""
+        from rag.lexical import SavedBM25
+        from rag.retrieve import _node
+        from rag.store import Store
+
+        store = Store(self.settings)
+        if store.exists() and store.count():
+            SavedBM25(self.settings, store.all_chunks, _node).refresh(store.generation())
 
     def _export_question_encoder(self) -> None:
         """Once per model, at ingest (never at question time): see rag.onnx_model."""

@@ -11,7 +11,6 @@ and never per question.
 
 from __future__ import annotations
 
-import copy
 import logging
 import re
 import threading
@@ -97,8 +96,9 @@ class Retriever:
         self.store = store
         self.embedder = embedder
         self._index = VectorStoreIndex.from_vector_store(store.vector_store(), embed_model=embedder)
-        self._bm25: Any = None
-        self._bm25_key: tuple | None = None
+        from rag.lexical import SavedBM25
+
+        self._lexical = SavedBM25(settings, store.all_chunks, _node)  # the lexical side (see rag.lexical)
         self._key: tuple | None = None  # the collection's signature at the last question
         self._lock = threading.Lock()
 
@@ -121,25 +121,7 @@ class Retriever:
         # the signature read *before* the chunks: writes that land while BM25 is built
         # change it again, so the next question rebuilds rather than trusting a mixed copy
         key = self._key if self._key is not None else self.store.generation()
-        with self._lock:
-            if self._bm25 is None or key != self._bm25_key:
-                from llama_index.retrievers.bm25 import BM25Retriever
-
-                logging.getLogger("bm25s").setLevel(logging.WARNING)  # it forces DEBUG on import
-
-                nodes = [_node(i, d, m) for i, d, m in self.store.all_chunks()]
-                if not nodes:
-                    raise RagError("the index is empty", hint=f"add .txt/.md files and run: rag ingest {self.settings.corpus}")
-                log.info("building BM25 over %d chunks (collection stamp %s)", len(nodes), key[1])
-                self._bm25 = BM25Retriever.from_defaults(nodes=nodes, similarity_top_k=k)
-                self._bm25_key = key
-                self._bm25_size = len(nodes)
-            # a shallow copy per call carries this call's k: the chat asks with different top-k
-            # at once, and setting k on the shared object raced (one question got another's k).
-            # The copy shares the built index, so it costs an object, not a rebuild.
-            per_call = copy.copy(self._bm25)
-            per_call.similarity_top_k = min(k, self._bm25_size)
-            return per_call
+        return self._lexical.retriever(key, k)
 
     def _fused(self, k: int):
         from llama_index.core.llms import MockLLM
