@@ -14,7 +14,6 @@ from __future__ import annotations
 import logging
 import re
 import threading
-from typing import Any
 
 from llama_index.core.postprocessor.types import BaseNodePostprocessor
 from llama_index.core.schema import NodeWithScore, QueryBundle, TextNode

@@ -1,0 +1,73 @@
+"""The saved BM25 index: loaded instead of rebuilt, rebuilt when the collection changed or
+the saved copy is damaged, refreshed by ingest."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from rag.lexical import KEY_FILE, SavedBM25, folder
+from rag.retrieve import _node
+from rag.store import Store
+from tests.conftest import make_settings
+from tests.procs import rag_env, run_rag
+
+pytestmark = pytest.mark.slow
+
+
+class Counting:
+    def __init__(self, store):
+        self.store, self.calls = store, 0
+
+    def __call__(self):
+        self.calls += 1
+        return self.store.all_chunks()
+
+
+@pytest.fixture
+def built(small_pipeline):
+    small_pipeline.ingest(progress=False)
+    store = Store(small_pipeline.settings)
+    return small_pipeline.settings, store
+
+
+def test_ingest_saves_it_and_a_new_process_loads_it_without_reading_chunks(built):
+    settings, store = built
+    key = store.generation()
+    assert json.loads((folder(settings) / KEY_FILE).read_text()) == list(key)
+    chunks = Counting(store)
+    lexical = SavedBM25(settings, chunks, _node)
+    hits = lexical.retriever(key, 3).retrieve("Maia 200")
+    assert chunks.calls == 0 and len(hits) == 3
+    fresh = SavedBM25(settings, Counting(store), _node)  # built from the chunks: the same ranking
+    fresh._bm25 = fresh._build(key, save=False)
+    fresh._key, fresh.size = key, len(fresh._bm25.corpus)
+    assert [h.node.node_id for h in fresh.retriever(key, 3).retrieve("Maia 200")] == [h.node.node_id for h in hits]
+
+
+def test_a_changed_collection_or_a_damaged_copy_is_rebuilt(built):
+    settings, store = built
+    key = store.generation()
+    stale = (key[0], "another-stamp", key[2])
+    chunks = Counting(store)
+    assert SavedBM25(settings, chunks, _node).retriever(stale, 2).retrieve("Anthropic")
+    assert chunks.calls == 1 and json.loads((folder(settings) / KEY_FILE).read_text()) == list(stale)
+    for f in folder(settings).glob("*.npy"):
+        f.write_bytes(b"garbage")
+    (folder(settings) / KEY_FILE).write_text(json.dumps(list(key)))
+    chunks = Counting(store)
+    assert SavedBM25(settings, chunks, _node).retriever(key, 2).retrieve("Anthropic")
+    assert chunks.calls == 1  # rebuilt, not fatal
+
+
+def test_cold_ask_loads_the_saved_index(built):
+    settings, _ = built
+    out = run_rag("ask", "-v", "When did Microsoft announce the Maia 200?", env=rag_env(settings.corpus, settings.index))
+    assert out.returncode == 0, out.stderr
+    assert "loaded BM25" in out.stderr and "building BM25" not in out.stderr
+
+
+def test_server_mode_keeps_its_copy_in_the_cache(tmp_path):
+    s = make_settings(tmp_path, tmp_path / "index", chroma_host="10.0.0.1", chroma_port=8123, cache_dir=tmp_path / "c")
+    assert folder(s) == tmp_path / "c" / "bm25" / "10.0.0.1_8123" / s.collection
