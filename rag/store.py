@@ -341,7 +341,7 @@ def remove_broken(settings: Settings, error: RagError) -> None:
     truncated chroma.sqlite3): without this the hint "rebuild it" led back to the same error.
 
     Only what has Chroma's own layout goes -- chroma.sqlite3 and its journals, and segment
-    folders named by a UUID holding .bin/.pickle files. A folder holding anything else
+    folders named by a UUID holding .bin/.pickle files -- and rag's saved BM25 (bm25/). A folder holding anything else
     (--index pointed at the wrong place) is left untouched, and ``error`` is raised.
     """
     path = Path(settings.index)
@@ -350,6 +350,7 @@ def remove_broken(settings: Settings, error: RagError) -> None:
     entries = list(path.iterdir())
     for entry in entries:
         own = _SQLITE_FILE.fullmatch(entry.name) if entry.is_file() else \
+            entry.name == "bm25" or \
             _SEGMENT_DIR.fullmatch(entry.name) and all(f.is_file() and _SEGMENT_FILE.fullmatch(f.name)
                                                        for f in entry.iterdir())
         if not own or entry.is_symlink():

@@ -38,9 +38,9 @@ def test_repeated_paragraph_is_remembered_elsewhere(seed_pipeline):
 def test_bm25_is_built_once_not_per_question(seed_pipeline):
     seed_pipeline.retrieve("Nvidia", mode="bm25")
     _, retriever = seed_pipeline._open()
-    first = retriever._bm25
+    first = retriever._lexical._bm25
     seed_pipeline.retrieve("Google", mode="bm25")
-    assert retriever._bm25 is first
+    assert retriever._lexical._bm25 is first
 
 
 def test_concurrent_questions_each_get_their_own_top_k(seed_pipeline):

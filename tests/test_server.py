@@ -17,7 +17,7 @@ import pytest
 
 from bench.chroma_server import ChromaServer, free_port
 from rag.chunking import Chunker, sentences
-from rag.corpus import scan
+from rag.corpus import limits, scan
 from rag.errors import RagError
 from rag.models import token_counter
 from rag.store import Store
@@ -106,7 +106,7 @@ def test_rerun_after_restart_leaves_exactly_one_entry_per_chunk(resumed):
     pipe, _err, _n = resumed
     store = Store(pipe.settings)
     chunker = Chunker(pipe.settings.chunk_size, pipe.settings.chunk_overlap, token_counter(pipe.embedder))
-    files = scan([SEEDS], pipe.settings.extensions).files
+    files = scan([SEEDS], limits(pipe.settings)).files
     stored_chunks = Counter((m["path"], m["start_char"], m["end_char"]) for _i, _d, m in store.all_chunks())
     stored_sents = Counter((m["path"], m["start_char"], m["end_char"])
                            for _i, _d, m in store._get_all(store.sentences, ["metadatas"]))
@@ -166,7 +166,7 @@ def test_bm25_follows_another_process_and_a_rebuild(server, tmp_path):
     reader.ingest(progress=False)
     assert all(p.file == "news.txt" for p in reader.retrieve("quokkas cafeteria Tuesdays", mode="bm25"))
     _, retriever = reader._open()
-    first = retriever._bm25
+    first = retriever._lexical._bm25
 
     # another process adds a file to the same collection on the same server
     (corpus / "new.md").write_text(QUOKKA, encoding="utf-8")
@@ -174,10 +174,10 @@ def test_bm25_follows_another_process_and_a_rebuild(server, tmp_path):
     assert out.returncode == 0, out.stderr
     top = reader.retrieve("Who runs the cafeteria on Tuesdays?", mode="bm25")[0]
     assert top.file == "new.md"
-    rebuilt = retriever._bm25
+    rebuilt = retriever._lexical._bm25
     assert rebuilt is not first
     reader.retrieve("quokkas", mode="bm25")
-    assert retriever._bm25 is rebuilt  # unchanged collection: not rebuilt per question
+    assert retriever._lexical._bm25 is rebuilt  # unchanged collection: not rebuilt per question
 
     # another client drops and rebuilds the collection (new ids on the server)
     (corpus / "new.md").write_text(QUOKKA.replace("Tuesdays", "Fridays"), encoding="utf-8")
