@@ -21,6 +21,7 @@ from rag.config import Settings
 from rag.context import DocumentContext, indexed_text
 from rag.corpus import Skipped, SourceFile, scan
 from rag.errors import RagError
+from rag.ids import chunk_id, sentence_id
 from rag.store import Store, remove_broken
 
 log = logging.getLogger(__name__)
@@ -63,14 +64,6 @@ class _Prepared:
     @property
     def n_texts(self) -> int:
         return len(self.chunks) + len(self.sentences)
-
-
-def chunk_id(path: str, i: int, span: Span) -> str:
-    return f"{path}#c{i}:{span.start_char}-{span.end_char}:{span.content_hash}"
-
-
-def sentence_id(path: str, span: Span) -> str:
-    return f"{path}#s{span.start_char}-{span.end_char}:{span.content_hash}"
 
 
 def _meta(p: _Prepared, span: Span, stamp: str, n_chunks: int) -> dict:
