@@ -21,7 +21,7 @@ from llama_index.core.postprocessor.types import BaseNodePostprocessor
 from llama_index.core.schema import NodeWithScore, QueryBundle, TextNode
 
 from rag.cite import Passage
-from rag.config import Settings
+from rag.config import RETRIEVAL_MODES, Settings
 from rag.errors import RagError
 from rag.store import Store
 
@@ -143,16 +143,19 @@ class Retriever:
                                     mode="reciprocal_rerank", num_queries=1, similarity_top_k=k,
                                     use_async=False)
 
+    # each of rag.config.RETRIEVAL_MODES, by the method that builds its retriever
+    BUILDERS = {"hybrid": "_fused", "dense": "_dense", "bm25": "_bm25_retriever"}
+
     def component(self, mode: str, k: int):
-        return {"dense": self._dense, "bm25": self._bm25_retriever, "hybrid": self._fused}[mode](k)
+        return getattr(self, self.BUILDERS[mode])(k)
 
     # --- the one public call --------------------------------------------------------------
     def retrieve(self, question: str, top_k: int | None = None, mode: str | None = None,
                  query_embedding: list[float] | None = None) -> list[Passage]:
         top_k = top_k or self.settings.top_k
         mode = mode or self.settings.retrieval_mode
-        if mode not in {"hybrid", "dense", "bm25"}:
-            raise RagError(f"retrieval mode '{mode}' is not one of hybrid, dense, bm25")
+        if mode not in RETRIEVAL_MODES:
+            raise RagError(f"retrieval mode '{mode}' is not one of {', '.join(RETRIEVAL_MODES)}")
         candidates = max(self.settings.candidates, top_k * 3)
         bundle = QueryBundle(question, embedding=query_embedding)
         with self.store.guard():  # a server stopped mid-question is an error message, not a traceback

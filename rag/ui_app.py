@@ -16,13 +16,14 @@ from rag import models  # noqa: F401  (sets the offline switches before gradio i
 import gradio as gr  # noqa: E402
 
 from rag.cite import Answer, report_markdown
+from rag.config import RETRIEVAL_MODES
 from rag.errors import RagError
 from rag.pipeline import Pipeline, clean_question
 from rag.ui_render import answer_html, draft_html, error_html, esc, pending_html, question_html
 
 log = logging.getLogger(__name__)
 
-MODES = ["hybrid", "dense", "bm25"]
+MODES = list(RETRIEVAL_MODES)  # gr.Radio wants a list
 MAX_TOP_K = 20
 CONTEXT_LINES = 2  # non-blank lines shown around a cited sentence
 STREAM_EVERY_S = 0.15  # a streamed draft is redrawn at most this often, not per token

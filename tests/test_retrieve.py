@@ -3,11 +3,12 @@ from collections import Counter
 import pytest
 
 from rag.chunking import normalize
+from rag.config import RETRIEVAL_MODES
 from rag.retrieve import shingles, _containment
 from tests.questions import ANSWERABLE
 
 
-@pytest.mark.parametrize("mode", ["hybrid", "dense", "bm25"])
+@pytest.mark.parametrize("mode", RETRIEVAL_MODES)
 def test_modes_return_passages_with_locations(seed_pipeline, mode):
     passages = seed_pipeline.retrieve("Maia 200 inference chip", top_k=5, mode=mode)
     assert len(passages) == 5
