@@ -17,6 +17,7 @@ import re
 import threading
 from typing import Any
 
+from llama_index.core.bridge.pydantic import Field
 from llama_index.core.postprocessor.types import BaseNodePostprocessor
 from llama_index.core.schema import NodeWithScore, QueryBundle, TextNode
 
@@ -38,10 +39,19 @@ def shingles(text: str, n: int = 3) -> set[tuple[str, ...]]:
 
 
 class NearDuplicateCollapser(BaseNodePostprocessor):
-    """Keep the best-ranked of near-identical passages; note where the others stand."""
+    """Keep the best-ranked of near-identical passages; note where the others stand.
 
-    overlap: float = 0.6
-    top_k: int = 5
+    Its defaults are the Settings' own (``dedup_overlap``, ``top_k``): it once carried an
+    overlap of its own (0.6 against the settings' 0.4), so a collapser built without
+    arguments collapsed differently from the one retrieval builds.
+    """
+
+    overlap: float = Field(default_factory=lambda: Settings().dedup_overlap)
+    top_k: int = Field(default_factory=lambda: Settings().top_k)
+
+    @classmethod
+    def from_settings(cls, settings: Settings, top_k: int | None = None) -> "NearDuplicateCollapser":
+        return cls(overlap=settings.dedup_overlap, top_k=top_k or settings.top_k)
 
     @classmethod
     def class_name(cls) -> str:
@@ -161,7 +171,7 @@ class Retriever:
         with self.store.guard():  # a server stopped mid-question is an error message, not a traceback
             self._sync()
             nodes = self.component(mode, candidates).retrieve(bundle)
-        collapser = NearDuplicateCollapser(overlap=self.settings.dedup_overlap, top_k=top_k)
+        collapser = NearDuplicateCollapser.from_settings(self.settings, top_k)
         return [to_passage(n) for n in collapser.postprocess_nodes(nodes, bundle)]
 
 
