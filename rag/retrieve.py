@@ -61,7 +61,7 @@ class NearDuplicateCollapser(BaseNodePostprocessor):
         kept: list[tuple[NodeWithScore, set]] = []
         for node in nodes:
             sh = shingles(node.node.get_content())
-            twin = next((k for k, ksh in kept if _containment(sh, ksh) >= self.overlap), None)
+            twin = next((k for k, ksh in kept if overlap_of_smaller(sh, ksh) >= self.overlap), None)
             if twin is None:
                 # a fresh node: cached BM25 nodes must not collect also_in across questions
                 fresh = _node(node.node.node_id, node.node.get_content(), node.node.metadata)
@@ -75,7 +75,10 @@ class NearDuplicateCollapser(BaseNodePostprocessor):
         return [k for k, _ in kept]
 
 
-def _containment(a: set, b: set) -> float:
+def overlap_of_smaller(a: set, b: set) -> float:
+    """|a & b| / min(|a|, |b|) (the overlap coefficient): symmetric, and 1.0 when one set lies
+    inside the other. Not containment of ``a`` in ``b`` (|a & b| / |a|), which is what the LLM
+    writer's check measures of a sentence's words in its passage (rag.answer.llm.check)."""
     if not a or not b:
         return 0.0
     return len(a & b) / min(len(a), len(b))

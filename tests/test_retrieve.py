@@ -4,7 +4,7 @@ import pytest
 
 from rag.chunking import normalize
 from rag.config import RETRIEVAL_MODES, Settings
-from rag.retrieve import NearDuplicateCollapser, shingles, _containment
+from rag.retrieve import NearDuplicateCollapser, shingles, overlap_of_smaller
 from tests.questions import ANSWERABLE
 
 
@@ -25,7 +25,7 @@ def test_duplicates_never_crowd_results(seed_pipeline, question):
     assert max(texts.values()) == 1
     for i, a in enumerate(passages):
         for b in passages[i + 1:]:
-            assert _containment(shingles(a.text), shingles(b.text)) < seed_pipeline.settings.dedup_overlap
+            assert overlap_of_smaller(shingles(a.text), shingles(b.text)) < seed_pipeline.settings.dedup_overlap
 
 
 def test_repeated_paragraph_is_remembered_elsewhere(seed_pipeline):
@@ -74,7 +74,7 @@ def test_default_collapser_uses_the_settings_overlap():
     assert NearDuplicateCollapser().top_k == Settings().top_k
     a = " ".join(f"w{i}" for i in range(12))                        # 10 shingles
     b = " ".join([f"w{i}" for i in range(7)] + [f"x{i}" for i in range(6)])  # 5 of them shared
-    assert _containment(shingles(a), shingles(b)) == 0.5
+    assert overlap_of_smaller(shingles(a), shingles(b)) == 0.5
     assert Settings().dedup_overlap <= 0.5  # so the settings' collapser counts them as one passage
     kept = NearDuplicateCollapser().postprocess_nodes(_nodes(a, b))
     assert [n.node.node_id for n in kept] == ["n0"] and kept[0].node.metadata["also_in"][0]["file"] == "1.txt"
