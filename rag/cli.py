@@ -12,6 +12,7 @@ import logging
 import sys
 from pathlib import Path
 
+from rag import offline
 from rag.config import RETRIEVAL_MODES, load_settings
 from rag.errors import RagError
 
@@ -229,6 +230,7 @@ COMMANDS = {"ingest": cmd_ingest, "ask": cmd_ask, "cite": cmd_cite, "info": cmd_
 
 
 def main(argv: list[str] | None = None) -> int:
+    offline.setup()  # first: every command may import Hugging Face, Chroma or Gradio
     args = build_parser().parse_args(argv)
     level = logging.ERROR if args.quiet else logging.INFO if args.verbose else logging.WARNING
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")

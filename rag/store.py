@@ -17,7 +17,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable
 
-from rag import models  # noqa: F401  (sets the offline/telemetry switches first)
 from rag.config import Settings
 from rag.context import indexed_text
 from rag.errors import RagError

@@ -2,7 +2,8 @@
 
 Only the shared ``Pipeline`` lives outside a request; a user's conversation and answers
 travel in the Chatbot value and a ``gr.State``, so concurrent users never see each
-other's turns. Import this module only after ``rag.models.force_offline()`` (rag.ui does).
+other's turns. Import this module only after ``rag.offline.setup()`` (rag.ui does), so that
+Gradio, imported here, sees its analytics switched off.
 """
 
 from __future__ import annotations
@@ -11,9 +12,7 @@ import dataclasses
 import logging
 import time
 
-from rag import models  # noqa: F401  (sets the offline switches before gradio is imported)
-
-import gradio as gr  # noqa: E402
+import gradio as gr
 
 from rag.cite import Answer, report_markdown
 from rag.config import RETRIEVAL_MODES

@@ -8,7 +8,10 @@ from pathlib import Path
 
 import pytest
 
+from rag import offline
 from rag.config import load_settings
+
+offline.setup()  # the test session is an entry point too: before any test imports a model, Chroma or Gradio
 
 ROOT = Path(__file__).resolve().parent.parent
 SEEDS = ROOT / "seeds"
