@@ -39,8 +39,16 @@ class IngestReport:
     embedded: int = 0
     skipped: list[Skipped] = field(default_factory=list)
     seconds: float = 0.0
+    roots: list[str] = field(default_factory=list)
+    extensions: tuple[str, ...] = ()  # what the scan read (Settings.extensions)
 
     def summary(self) -> str:
+        if not self.files:  # not "up to date": a wrong folder or extension must not look like success
+            line = (f"no files to index in {', '.join(self.roots) or 'the corpus'} "
+                    f"(rag reads {', '.join(self.extensions) or 'no extensions'} files)")
+            if self.removed:
+                line += f"; {self.removed} files removed from the index"
+            return line + (f"; {len(self.skipped)} skipped" if self.skipped else "")
         line = (f"{self.files} files, {self.chunks} chunks: {self.added} added, {self.updated} updated, "
                 f"{self.removed} removed, {self.unchanged} unchanged; {self.embedded} texts embedded "
                 f"in {self.seconds:.1f}s")
@@ -94,7 +102,8 @@ class Ingestor:
             except RagError as exc:  # Chroma cannot open it at all: remove its files instead
                 remove_broken(self.settings, exc)
         store = Store(self.settings, create=True)
-        report = IngestReport(files=len(found.files), skipped=found.skipped)
+        report = IngestReport(files=len(found.files), skipped=found.skipped, roots=[str(r) for r in roots],
+                              extensions=tuple(self.settings.extensions))
         states = store.file_states()
         todo = self._plan(found.files, states, report)
         for path in set(states) - {str(f.path) for f in found.files}:
