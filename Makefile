@@ -22,7 +22,7 @@ chat: $(STAMP)          ## start the chat (builds the index from seeds/ if missi
 	$(BIN)/rag chat
 
 test: $(STAMP)          ## the whole test suite (what CI runs)
-	@bash scripts/test-deps.sh
+	@PYTHON=$(BIN)/python bash scripts/test-deps.sh
 	$(BIN)/python -m pytest -q -ra
 
 index: $(STAMP)         ## build or update the index

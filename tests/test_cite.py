@@ -6,6 +6,7 @@ import json
 import pytest
 
 from rag.cite import REFUSAL, report_markdown
+from tests.conftest import need
 from tests.test_cli import rag
 
 TWO_PART = "How much did Microsoft invest in Anthropic, and how much did Google commit?"
@@ -13,7 +14,11 @@ REFUSED = "What is the boiling point of liquid nitrogen in kelvin?"
 
 
 def _html(markdown: str) -> str:
-    footnote = pytest.importorskip("mdit_py_plugins.footnote", reason="pip install mdit-py-plugins")
+    try:
+        from mdit_py_plugins import footnote
+    except ImportError:
+        footnote = None
+    need(footnote, "mdit-py-plugins is not installed: pip install -e '.[test]'")
     from markdown_it import MarkdownIt
 
     return MarkdownIt().use(footnote.footnote_plugin).render(markdown)
