@@ -74,6 +74,7 @@ def test_report_has_per_question_footnotes_and_one_source_list(answered, refused
     assert all(c.file in sources for c in answered.citations)
 
 
+@pytest.mark.slow  # two cold `rag` processes that load the model
 def test_cli_markdown_report_and_cite(seed_pipeline, seed_settings, tmp_path):
     env = {"RAG_INDEX": str(seed_settings.index), "RAG_CORPUS": str(seed_settings.corpus)}
     qs = tmp_path / "q.txt"

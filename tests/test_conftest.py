@@ -6,7 +6,11 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 from tests.conftest import ROOT
+
+pytestmark = pytest.mark.slow  # each test runs pytest in fresh interpreters
 
 TINY = '''
 from tests.conftest import need

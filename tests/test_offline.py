@@ -10,8 +10,12 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 from rag.offline import OFFLINE_ENV, THREAD_ENV
 from tests.conftest import ROOT
+
+pytestmark = pytest.mark.slow  # fresh interpreters, one importing gradio
 
 SWITCHES = sorted({*OFFLINE_ENV, *THREAD_ENV})
 

@@ -22,6 +22,10 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run"
                  "--disable-component-update", "--disable-sync", "--disable-quic"]
 ANSWER_TIMEOUT_MS = 60_000
 
+# a browser and the chat server; and the tests build on each other (the refusal's colour is
+# compared with the answer the first test asked for), so the module runs whole or not at all
+pytestmark = pytest.mark.slow
+
 
 def _chromium() -> str | None:
     for name in ("chromium", "chromium-browser"):
