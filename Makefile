@@ -6,7 +6,7 @@ VENV     := .venv
 BIN      := $(VENV)/bin
 STAMP    := $(VENV)/.installed
 
-.PHONY: chat test index bench eval clean-index
+.PHONY: chat test test-fast index bench eval clean-index
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -22,8 +22,11 @@ chat: $(STAMP)          ## start the chat (builds the index from seeds/ if missi
 	$(BIN)/rag chat
 
 test: $(STAMP)          ## the whole test suite (what CI runs)
-	@bash scripts/test-deps.sh
+	@PYTHON=$(BIN)/python bash scripts/test-deps.sh
 	$(BIN)/python -m pytest -q -ra
+
+test-fast: $(STAMP)     ## the fast tier, under a minute on 2 cores: tests not marked slow (tests/conftest.py)
+	$(BIN)/python -m pytest -q -m "not slow"
 
 index: $(STAMP)         ## build or update the index
 	$(BIN)/rag ingest

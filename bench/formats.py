@@ -105,9 +105,9 @@ def main(argv=None) -> int:
     ap.add_argument("--repeats", type=int, default=5, help="runs per measurement; medians reported (default 5)")
     ap.add_argument("--ingest-repeats", type=int, default=1, help="end-to-end ingests (default 1; each embeds)")
     args = ap.parse_args(argv)
-    from rag.models import force_offline
+    from rag import offline
 
-    force_offline()
+    offline.setup()
     shutil.rmtree(WORK, ignore_errors=True)
     generated = make_pdfs(WORK / "generated", args.pdfs, args.pages)
     sets = {"generated": generated}

@@ -311,8 +311,11 @@ def main(argv: list[str] | None = None) -> int:
                          "(per size, the last file that has it wins)")
     ap.add_argument("--worker", nargs=2, help=argparse.SUPPRESS)
     a = ap.parse_args(argv)
+    from rag import offline
+
+    # before any worker imports the model or Chroma: floors and rag run under the same switches
+    offline.setup()
     if a.worker:
-        os.environ.update({"TOKENIZERS_PARALLELISM": "false"})
         import logging
 
         logging.basicConfig(level=logging.WARNING)

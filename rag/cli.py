@@ -12,7 +12,8 @@ import logging
 import sys
 from pathlib import Path
 
-from rag.config import load_settings
+from rag import offline
+from rag.config import RETRIEVAL_MODES, load_settings
 from rag.errors import RagError
 
 log = logging.getLogger("rag")
@@ -32,7 +33,7 @@ def _common(p: argparse.ArgumentParser) -> None:
 
 def _retrieval_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("-k", "--top-k", type=int, help="passages to retrieve (RAG_TOP_K, default 5)")
-    p.add_argument("--mode", choices=["hybrid", "dense", "bm25"], help="retrieval mode (RAG_RETRIEVAL_MODE)")
+    p.add_argument("--mode", choices=RETRIEVAL_MODES, help="retrieval mode (RAG_RETRIEVAL_MODE)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -92,7 +93,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dev-index", type=Path, help="where the dev corpora are indexed (default OUT/index)")
     p.add_argument("--file", type=Path, help="one eval set (JSON Lines) over --corpus instead of the dev manifest")
     p.add_argument("--configs", help="comma-separated configurations to compare, each MODE[:setting=value...] "
-                                      "with MODE hybrid, dense, bm25 or llamaindex-dense (plain LlamaIndex "
+                                      f"with MODE {', '.join(RETRIEVAL_MODES)} or llamaindex-dense (plain LlamaIndex "
                                       "retrieval, scored on retrieval only), e.g. hybrid,bm25,hybrid:top_k=10 "
                                       "(default: hybrid)")
     p.add_argument("--type", dest="types", help="only these question types (comma-separated)")
@@ -237,6 +238,7 @@ COMMANDS = {"ingest": cmd_ingest, "ask": cmd_ask, "cite": cmd_cite, "info": cmd_
 
 
 def main(argv: list[str] | None = None) -> int:
+    offline.setup()  # first: every command may import Hugging Face, Chroma or Gradio
     args = build_parser().parse_args(argv)
     level = logging.ERROR if args.quiet else logging.INFO if args.verbose else logging.WARNING
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")

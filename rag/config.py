@@ -21,6 +21,9 @@ ENV_PREFIX = "RAG_"
 # Bump when the layout of what ingest writes changes: an index written under another
 # schema is refused rather than silently mixed with new chunks.
 SCHEMA_VERSION = 2  # 2: texts embedded under their document context (rag.context)
+# The retrieval modes, spelled out only here: validation, the retriever, the CLI's --mode,
+# the chat's radio buttons and the eval's configurations all take them from this tuple.
+RETRIEVAL_MODES = ("hybrid", "dense", "bm25")
 
 
 @dataclass(frozen=True)
@@ -63,7 +66,7 @@ class Settings:
     ingest_batch_texts: int = 256
     # --- retrieval ----------------------------------------------------------------
     top_k: int = 5
-    retrieval_mode: str = "hybrid"  # hybrid | dense | bm25
+    retrieval_mode: str = "hybrid"  # one of RETRIEVAL_MODES
     candidates: int = 20  # per retriever, before fusion and de-duplication
     # Two passages whose word 3-shingles overlap this much (of the smaller) are
     # one passage shown once, with the other location remembered. Unrelated passages
@@ -201,8 +204,8 @@ def validate(s: Settings) -> None:
         )
     if not 0 <= s.chunk_overlap < s.chunk_size // 2:
         raise RagError(f"chunk_overlap {s.chunk_overlap} must be >= 0 and below half of chunk_size")
-    if s.retrieval_mode not in {"hybrid", "dense", "bm25"}:
-        raise RagError(f"retrieval_mode '{s.retrieval_mode}' is not one of hybrid, dense, bm25")
+    if s.retrieval_mode not in RETRIEVAL_MODES:
+        raise RagError(f"retrieval_mode '{s.retrieval_mode}' is not one of {', '.join(RETRIEVAL_MODES)}")
     if s.top_k < 1 or s.candidates < s.top_k:
         raise RagError("top_k must be >= 1 and candidates >= top_k")
     if s.ingest_batch_texts < 1:

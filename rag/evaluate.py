@@ -19,7 +19,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from rag.config import Settings, validate
+from rag.config import RETRIEVAL_MODES, Settings, validate
 from rag.errors import RagError
 from rag.evaluate_metrics import (Scored, Span, by_type, calibrate, citation_supported, facts_found, find_all,
                                   retrieval_scores, summarize)
@@ -27,7 +27,7 @@ from rag.evaluate_set import DEFAULT_FILE, Item, check_quotes, load, select
 
 log = logging.getLogger(__name__)
 
-MODES = ("hybrid", "dense", "bm25")
+MODES = RETRIEVAL_MODES
 BASELINE = "llamaindex-dense"
 RETRIEVE_K = 10  # retrieval metrics go to k=10 whatever top_k the answer uses
 CALIBRATION_FLOOR = 0.0  # P(answerable) is never below it: the sweep sees every answer

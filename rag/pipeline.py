@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from rag import offline
 from rag.results import Answer, Passage
 from rag.config import Settings
 from rag.errors import RagError
@@ -53,6 +54,7 @@ class Gathered:
 class Pipeline:
     def __init__(self, settings: Settings, embedder=None):
         """``embedder``: an already loaded model to share (the eval indexes several corpora)."""
+        offline.setup()  # before the model, Chroma or LlamaIndex is imported through this object
         self.settings = settings
         self._embedder = embedder
         self._store = None

@@ -15,12 +15,13 @@ import logging
 import re
 import threading
 
+from llama_index.core.bridge.pydantic import Field
 from llama_index.core.postprocessor.types import BaseNodePostprocessor
 from llama_index.core.schema import NodeWithScore, QueryBundle, TextNode
 
+from rag.config import RETRIEVAL_MODES, Settings
 from rag.results import Passage
 from rag.textnorm import dehyphenate
-from rag.config import Settings
 from rag.errors import RagError
 from rag.store import Store
 
@@ -37,10 +38,19 @@ def shingles(text: str, n: int = 3) -> set[tuple[str, ...]]:
 
 
 class NearDuplicateCollapser(BaseNodePostprocessor):
-    """Keep the best-ranked of near-identical passages; note where the others stand."""
+    """Keep the best-ranked of near-identical passages; note where the others stand.
 
-    overlap: float = 0.6
-    top_k: int = 5
+    Its defaults are the Settings' own (``dedup_overlap``, ``top_k``): it once carried an
+    overlap of its own (0.6 against the settings' 0.4), so a collapser built without
+    arguments collapsed differently from the one retrieval builds.
+    """
+
+    overlap: float = Field(default_factory=lambda: Settings().dedup_overlap)
+    top_k: int = Field(default_factory=lambda: Settings().top_k)
+
+    @classmethod
+    def from_settings(cls, settings: Settings, top_k: int | None = None) -> "NearDuplicateCollapser":
+        return cls(overlap=settings.dedup_overlap, top_k=top_k or settings.top_k)
 
     @classmethod
     def class_name(cls) -> str:
@@ -50,7 +60,7 @@ class NearDuplicateCollapser(BaseNodePostprocessor):
         kept: list[tuple[NodeWithScore, set]] = []
         for node in nodes:
             sh = shingles(node.node.get_content())
-            twin = next((k for k, ksh in kept if _containment(sh, ksh) >= self.overlap), None)
+            twin = next((k for k, ksh in kept if overlap_of_smaller(sh, ksh) >= self.overlap), None)
             if twin is None:
                 # a fresh node: cached BM25 nodes must not collect also_in across questions
                 fresh = _node(node.node.node_id, node.node.get_content(), node.node.metadata)
@@ -64,7 +74,10 @@ class NearDuplicateCollapser(BaseNodePostprocessor):
         return [k for k, _ in kept]
 
 
-def _containment(a: set, b: set) -> float:
+def overlap_of_smaller(a: set, b: set) -> float:
+    """|a & b| / min(|a|, |b|) (the overlap coefficient): symmetric, and 1.0 when one set lies
+    inside the other. Not containment of ``a`` in ``b`` (|a & b| / |a|), which is what the LLM
+    writer's check measures of a sentence's words in its passage (rag.answer.llm.check)."""
     if not a or not b:
         return 0.0
     return len(a & b) / min(len(a), len(b))
@@ -132,22 +145,25 @@ class Retriever:
                                     mode="reciprocal_rerank", num_queries=1, similarity_top_k=k,
                                     use_async=False)
 
+    # each of rag.config.RETRIEVAL_MODES, by the method that builds its retriever
+    BUILDERS = {"hybrid": "_fused", "dense": "_dense", "bm25": "_bm25_retriever"}
+
     def component(self, mode: str, k: int):
-        return {"dense": self._dense, "bm25": self._bm25_retriever, "hybrid": self._fused}[mode](k)
+        return getattr(self, self.BUILDERS[mode])(k)
 
     # --- the one public call --------------------------------------------------------------
     def retrieve(self, question: str, top_k: int | None = None, mode: str | None = None,
                  query_embedding: list[float] | None = None) -> list[Passage]:
         top_k = top_k or self.settings.top_k
         mode = mode or self.settings.retrieval_mode
-        if mode not in {"hybrid", "dense", "bm25"}:
-            raise RagError(f"retrieval mode '{mode}' is not one of hybrid, dense, bm25")
+        if mode not in RETRIEVAL_MODES:
+            raise RagError(f"retrieval mode '{mode}' is not one of {', '.join(RETRIEVAL_MODES)}")
         candidates = max(self.settings.candidates, top_k * 3)
         bundle = QueryBundle(question, embedding=query_embedding)
         with self.store.guard():  # a server stopped mid-question is an error message, not a traceback
             self._sync()
             nodes = self.component(mode, candidates).retrieve(bundle)
-        collapser = NearDuplicateCollapser(overlap=self.settings.dedup_overlap, top_k=top_k)
+        collapser = NearDuplicateCollapser.from_settings(self.settings, top_k)
         return [to_passage(n) for n in collapser.postprocess_nodes(nodes, bundle)]
 
 

@@ -19,15 +19,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable
 
-from rag import models  # noqa: F401  (sets the offline/telemetry switches first)
 from rag.config import Settings
 from rag.context import indexed_text
 from rag.errors import RagError
+from rag.ids import parse_sentence_id
 
 log = logging.getLogger(__name__)
 
 REBUILD_HINT = "rebuild it with: rag ingest --rebuild"
-_SENTENCE_ID = re.compile(r"#s(\d+)-(\d+):[0-9a-f]+$")  # rag.ingest.sentence_id: {path}#s{start}-{end}:{hash}
 RERUN_HINT = "an interrupted ingest is finished, without duplicates, by running it again"
 VERSION_HINT = ("run a server of the same chromadb version as this client "
                 "(pip show chromadb; then chroma run --path DIR --host HOST --port PORT)")
@@ -217,7 +216,7 @@ class Store:
         Why not one Chroma filter on the character ranges: Chroma answers ``start_char >= s``
         from the range index of the whole collection, so every question paid in proportion
         to the corpus (~150 ms at 10x the seeds). A sentence's id carries its span (see
-        rag.ingest.sentence_id), so the ids of the passages' files are listed by path (an
+        rag.ids), so the ids of the passages' files are listed by path (an
         equality lookup, as long as those files), filtered here, and only the sentences
         wanted are fetched, by id.
         """
@@ -230,11 +229,12 @@ class Store:
         where = where_path(paths[0]) if len(paths) == 1 else {"path": {"$in": paths}}
         wanted = []
         for id_ in _call(self.settings, self.sentences.get, where=where, include=[])["ids"]:
-            m = _SENTENCE_ID.search(id_)
-            if m is None:  # an id of another layout: ask Chroma to filter on the metadata
+            ref = parse_sentence_id(id_)
+            if ref is None:  # an id of another layout: ask Chroma to filter on the metadata
+                log.warning("sentence id %r is not of the layout rag.ids makes: looking sentences up "
+                            "by a filter over the whole collection (slow); rag ingest --rebuild fixes it", id_)
                 return self._sentences_by_range(spans)
-            start, end = int(m.group(1)), int(m.group(2))
-            if any(a <= start and end <= b for a, b in by_path.get(id_[:m.start()], ())):
+            if any(a <= ref.start and ref.end <= b for a, b in by_path.get(ref.path, ())):
                 wanted.append(id_)
         if not wanted:
             return []

@@ -82,9 +82,9 @@ def ensure_index(pipe) -> None:
 
 
 def serve(settings: Settings, share: bool = False) -> int:
-    from rag.models import force_offline
+    from rag import offline
 
-    force_offline()  # before gradio (analytics) and the model are imported
+    offline.setup()  # before gradio (analytics) and the model are imported
     from rag.pipeline import Pipeline
 
     auth = parse_auth(settings.chat_auth)

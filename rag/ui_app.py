@@ -2,7 +2,8 @@
 
 Only the shared ``Pipeline`` lives outside a request; a user's conversation and answers
 travel in the Chatbot value and a ``gr.State``, so concurrent users never see each
-other's turns. Import this module only after ``rag.models.force_offline()`` (rag.ui does).
+other's turns. Import this module only after ``rag.offline.setup()`` (rag.ui does), so that
+Gradio, imported here, sees its analytics switched off.
 """
 
 from __future__ import annotations
@@ -11,11 +12,10 @@ import dataclasses
 import logging
 import time
 
-from rag import models  # noqa: F401  (sets the offline switches before gradio is imported)
-
-import gradio as gr  # noqa: E402
+import gradio as gr
 
 from rag.cite import answer_markdown, report_markdown
+from rag.config import RETRIEVAL_MODES
 from rag.results import Answer
 from rag.errors import RagError
 from rag.pipeline import Pipeline, clean_question
@@ -23,7 +23,7 @@ from rag.ui_render import answer_html, draft_html, error_html, esc, pending_html
 
 log = logging.getLogger(__name__)
 
-MODES = ["hybrid", "dense", "bm25"]
+MODES = list(RETRIEVAL_MODES)  # gr.Radio wants a list
 MAX_TOP_K = 20
 CONTEXT_LINES = 2  # non-blank lines shown around a cited sentence
 STREAM_EVERY_S = 0.15  # a streamed draft is redrawn at most this often, not per token

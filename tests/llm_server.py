@@ -4,7 +4,8 @@ package ships), on 127.0.0.1 and a free port.
 
 Run as a script it prints ``listening http://127.0.0.1:PORT`` once the model is loaded and
 serves until killed. ``start()`` runs it in a subprocess for a test and ``available()``
-says why it cannot (a package missing), so the test skips with that reason.
+says why it cannot (a package missing), so the test skips with that reason (fails with it in
+CI: tests.conftest.need).
 """
 
 from __future__ import annotations

@@ -7,6 +7,7 @@ import pytest
 
 from rag.cite import answer_markdown, answer_text, report_markdown
 from rag.results import REFUSAL
+from tests.conftest import need
 from tests.test_cli import rag
 
 TWO_PART = "How much did Microsoft invest in Anthropic, and how much did Google commit?"
@@ -14,7 +15,11 @@ REFUSED = "What is the boiling point of liquid nitrogen in kelvin?"
 
 
 def _html(markdown: str) -> str:
-    footnote = pytest.importorskip("mdit_py_plugins.footnote", reason="pip install mdit-py-plugins")
+    try:
+        from mdit_py_plugins import footnote
+    except ImportError:
+        footnote = None
+    need(footnote, "mdit-py-plugins is not installed: pip install -e '.[test]'")
     from markdown_it import MarkdownIt
 
     return MarkdownIt().use(footnote.footnote_plugin).render(markdown)
@@ -70,6 +75,7 @@ def test_report_has_per_question_footnotes_and_one_source_list(answered, refused
     assert all(c.file in sources for c in answered.citations)
 
 
+@pytest.mark.slow  # two cold `rag` processes that load the model
 def test_cli_markdown_report_and_cite(seed_pipeline, seed_settings, tmp_path):
     env = {"RAG_INDEX": str(seed_settings.index), "RAG_CORPUS": str(seed_settings.corpus)}
     qs = tmp_path / "q.txt"

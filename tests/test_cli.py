@@ -67,11 +67,13 @@ def test_errors_are_one_line_no_traceback(index_env, args, needle):
     assert needle in out.stderr and "Traceback" not in out.stderr
 
 
+@pytest.mark.slow  # a cold `rag ask` (imports Chroma)
 def test_missing_index_message(tmp_path):
     out = rag("ask", "What is Claude?", "--index", str(tmp_path / "none"))
     assert out.returncode == 2 and "rag ingest" in out.stderr and "Traceback" not in out.stderr
 
 
+@pytest.mark.slow  # a cold `rag ingest`: loads the model
 def test_ingest_exit_code_reports_skipped(tmp_path):
     corpus = tmp_path / "c"
     corpus.mkdir()
@@ -80,3 +82,16 @@ def test_ingest_exit_code_reports_skipped(tmp_path):
     out = rag("ingest", str(corpus), "--index", str(tmp_path / "i"), "-q")
     assert out.returncode == 1
     assert "bad.txt" in out.stderr and "1 files" in out.stdout
+
+
+@pytest.mark.slow  # a cold `rag ingest`: loads the model
+def test_ingest_of_a_folder_without_supported_files_says_so(tmp_path):
+    """It once said "index already up to date, nothing embedded", as if all were well."""
+    corpus = tmp_path / "c"
+    corpus.mkdir()
+    (corpus / "report.pdf").write_bytes(b"%PDF-1.4")  # an extension rag does not read
+    out = rag("ingest", str(corpus), "--index", str(tmp_path / "i"), "-q")
+    assert out.returncode == 0, out.stderr
+    assert "no files to index in" in out.stdout and str(corpus) in out.stdout
+    assert ".txt" in out.stdout and ".md" in out.stdout
+    assert "up to date" not in out.stdout and "Traceback" not in out.stderr

@@ -12,6 +12,7 @@ from rag.results import REFUSAL
 from rag.corpus import read_text
 from rag.answer.llm import build_messages, check, split_sentences
 from tests import llm_server
+from tests.conftest import need
 
 Q = "How much did Microsoft invest in Anthropic?"
 
@@ -104,8 +105,7 @@ def test_endpoint_down_falls_back_with_notice(seed_settings, seed_pipeline):
 @pytest.fixture(scope="module")
 def server():
     why = llm_server.available()
-    if why:
-        pytest.skip(why)
+    need(not why, why)
     srv = llm_server.start()
     yield srv
     srv.stop()

@@ -3,11 +3,12 @@ from collections import Counter
 import pytest
 
 from rag.chunking import normalize
-from rag.retrieve import shingles, _containment
+from rag.config import RETRIEVAL_MODES, Settings
+from rag.retrieve import NearDuplicateCollapser, shingles, overlap_of_smaller
 from tests.questions import ANSWERABLE
 
 
-@pytest.mark.parametrize("mode", ["hybrid", "dense", "bm25"])
+@pytest.mark.parametrize("mode", RETRIEVAL_MODES)
 def test_modes_return_passages_with_locations(seed_pipeline, mode):
     passages = seed_pipeline.retrieve("Maia 200 inference chip", top_k=5, mode=mode)
     assert len(passages) == 5
@@ -24,7 +25,7 @@ def test_duplicates_never_crowd_results(seed_pipeline, question):
     assert max(texts.values()) == 1
     for i, a in enumerate(passages):
         for b in passages[i + 1:]:
-            assert _containment(shingles(a.text), shingles(b.text)) < seed_pipeline.settings.dedup_overlap
+            assert overlap_of_smaller(shingles(a.text), shingles(b.text)) < seed_pipeline.settings.dedup_overlap
 
 
 def test_repeated_paragraph_is_remembered_elsewhere(seed_pipeline):
@@ -57,3 +58,25 @@ def test_concurrent_questions_each_get_their_own_top_k(seed_pipeline):
     with ThreadPoolExecutor(8) as pool:
         got = list(pool.map(bm25_hits, [1, 9] * 100))
     assert all(n == k for k, n in got), [g for g in got if g[0] != g[1]][:5]
+
+
+def _nodes(*texts):
+    from llama_index.core.schema import NodeWithScore, TextNode
+
+    return [NodeWithScore(node=TextNode(id_=f"n{i}", text=t, metadata={"file": f"{i}.txt", "start_line": 1,
+                                                                         "end_line": 1}), score=1.0 - i / 10)
+            for i, t in enumerate(texts)]
+
+
+def test_default_collapser_uses_the_settings_overlap():
+    """The collapser once had its own default overlap (0.6) against the settings' 0.4."""
+    assert NearDuplicateCollapser().overlap == Settings().dedup_overlap
+    assert NearDuplicateCollapser().top_k == Settings().top_k
+    a = " ".join(f"w{i}" for i in range(12))                        # 10 shingles
+    b = " ".join([f"w{i}" for i in range(7)] + [f"x{i}" for i in range(6)])  # 5 of them shared
+    assert overlap_of_smaller(shingles(a), shingles(b)) == 0.5
+    assert Settings().dedup_overlap <= 0.5  # so the settings' collapser counts them as one passage
+    kept = NearDuplicateCollapser().postprocess_nodes(_nodes(a, b))
+    assert [n.node.node_id for n in kept] == ["n0"] and kept[0].node.metadata["also_in"][0]["file"] == "1.txt"
+    strict = NearDuplicateCollapser.from_settings(Settings(dedup_overlap=0.6))
+    assert len(strict.postprocess_nodes(_nodes(a, b))) == 2

@@ -322,10 +322,10 @@ def test_chat_streams_a_streaming_writers_draft_then_the_checked_answer(tmp_path
     """With the LLM writer (a real llama.cpp server), the chat shows the draft as it grows."""
     from tests import llm_server
     from tests.chat_server import start_chat, stop
+    from tests.conftest import need
 
     why = llm_server.available()
-    if why:
-        pytest.skip(why)
+    need(not why, why)
     llm = llm_server.start()
     chat = None
     try:

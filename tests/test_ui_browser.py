@@ -2,7 +2,8 @@
 
 Drives Debian's `chromium` through Playwright (the pip package; its own browser
 download is never used). Screenshots go to artifacts/ for a person to look at.
-Skips, saying why, when the browser or Playwright is missing.
+Skips, saying why, when the browser or Playwright is missing; fails, saying why, in CI
+(tests.conftest.need).
 """
 
 from __future__ import annotations
@@ -14,12 +15,17 @@ from pathlib import Path
 import pytest
 
 from tests.chat_server import AUTH, HOSTILE_FILE, PDF_QUESTION, ROOT, SKIPPED_FILE
+from tests.conftest import need
 from tests.documents import PDF_NAME
 
 ARTIFACTS = ROOT / "artifacts"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--disable-quic"]
 ANSWER_TIMEOUT_MS = 60_000
+
+# a browser and the chat server; and the tests build on each other (the refusal's colour is
+# compared with the answer the first test asked for), so the module runs whole or not at all
+pytestmark = pytest.mark.slow
 
 
 def _chromium() -> str | None:
@@ -30,14 +36,15 @@ def _chromium() -> str | None:
 
 
 @pytest.fixture(scope="module")
-def page(chat_app, tmp_path_factory):
+def page(request, tmp_path_factory):
     browser = _chromium()
-    if browser is None:
-        pytest.skip("chromium is not installed: run scripts/test-deps.sh (apt-get install chromium)")
+    need(browser, "chromium is not installed: run scripts/test-deps.sh (apt-get install chromium)")
     try:
         from playwright.sync_api import sync_playwright
     except ImportError:
-        pytest.skip("playwright is not installed: pip install -e '.[test]'")
+        sync_playwright = None
+    need(sync_playwright, "playwright is not installed: pip install -e '.[test]'")
+    chat_app = request.getfixturevalue("chat_app")  # only now: starting the chat takes minutes
     ARTIFACTS.mkdir(exist_ok=True)
     with sync_playwright() as pw:
         context = pw.chromium.launch_persistent_context(
