@@ -89,9 +89,10 @@ def test_ingest_of_a_folder_without_supported_files_says_so(tmp_path):
     """It once said "index already up to date, nothing embedded", as if all were well."""
     corpus = tmp_path / "c"
     corpus.mkdir()
-    (corpus / "report.pdf").write_bytes(b"%PDF-1.4")  # an extension rag does not read
+    (corpus / "table.csv").write_text("a,b\n1,2\n", encoding="utf-8")  # a format rag does not read
     out = rag("ingest", str(corpus), "--index", str(tmp_path / "i"), "-q")
     assert out.returncode == 0, out.stderr
     assert "no files to index in" in out.stdout and str(corpus) in out.stdout
-    assert ".txt" in out.stdout and ".md" in out.stdout
+    assert ".txt" in out.stdout and ".md" in out.stdout and ".pdf" in out.stdout
+    assert "1 skipped: 1 unsupported format" in out.stdout
     assert "up to date" not in out.stdout and "Traceback" not in out.stderr

@@ -55,7 +55,7 @@ def test_without_verbose_only_the_unreadable_are_listed(mixed, tmp_path):
     out = rag("ingest", str(mixed["corpus"] / "bad"), env=env)
     listed = {ln.split(":")[0].removeprefix("skipped ") for ln in out.stderr.splitlines() if ln.startswith("skipped ")}
     assert listed == {n for n, w in mixed["bad"].items() if w not in ("PNG", "binary", "unsupported format")}
-    assert "no files found to index" in out.stdout and ".pdf" in out.stdout
+    assert "no files to index in" in out.stdout and ".pdf" in out.stdout
 
 
 def test_reingest_changes_nothing(mixed):
