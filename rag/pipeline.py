@@ -60,6 +60,8 @@ class Pipeline:
         self._store = None
         self._retriever = None
         self._query_embedder = None
+        self._encoder: Any = False  # False: not looked for yet; None: none to use
+        self._embed_lock = threading.RLock()
         self._lock = threading.RLock()
         self._sources: dict[tuple, Any] = {}  # extracted files the source viewer showed lately
 
@@ -77,34 +79,58 @@ class Pipeline:
         """What embeds questions: the ONNX export when ingest has made it (imports and loads
         in a fraction of a second), else the full model. Same vectors either way."""
         if self._query_embedder is None:
-            with self._lock:
+            encoder = self._onnx_encoder()
+            with self._embed_lock:
                 if self._query_embedder is None:
-                    self._query_embedder = self._onnx_embedder() or self.embedder
+                    from rag.models import embedding_over
+
+                    self._query_embedder = embedding_over(encoder, self.settings.model,
+                                                          self.settings.embed_batch_size) \
+                        if encoder is not None else self.embedder
         return self._query_embedder
 
-    def _onnx_embedder(self):
+    def _onnx_encoder(self):
+        """The ONNX question encoder, or None (not exported, switched off, or broken). Only
+        onnxruntime and tokenizers: safe to load in a thread while LlamaIndex imports."""
+        with self._embed_lock:
+            if self._encoder is False:
+                self._encoder = self._load_onnx()
+            return self._encoder
+
+    def _load_onnx(self):
         if not self.settings.onnx_questions:
             return None
         from rag import onnx_model
-        from rag.models import embedding_over, model_path
+        from rag.models import model_path
 
         out = onnx_model.folder(self.settings.cache_dir, model_path(self.settings.model))
         if not onnx_model.is_exported(out):
             return None
         try:
-            return embedding_over(onnx_model.OnnxEncoder(out), self.settings.model, self.settings.embed_batch_size)
+            return onnx_model.OnnxEncoder(out)
         except Exception as exc:  # noqa: BLE001 - a broken export: the full model answers instead
             log.warning("the ONNX question encoder in %s did not load (%s); using sentence-transformers", out, exc)
             return None
 
+    def _warm_encoder(self) -> None:
+        try:
+            self._onnx_encoder()
+        except Exception:  # noqa: BLE001 - asked again on the main thread, which reports it
+            pass
+
     def _open(self):
         with self._lock:
             if self._retriever is None:
+                # the question encoder loads while retrieval's libraries import (a cold
+                # `rag ask` spends most of its time in both); an error is raised again below
+                loading = threading.Thread(target=self._warm_encoder, daemon=True)
+                loading.start()
                 from rag.retrieve import Retriever
                 from rag.store import Store
 
                 store = Store(self.settings)
                 store.require()
+                loading.join()
                 self._store = store
                 self._retriever = Retriever(self.settings, store, self.query_embedder)
             return self._store, self._retriever
