@@ -131,13 +131,20 @@ def test_reindexing_while_questions_are_answered(tmp_path):
               ("What is Claude?", "Who runs the loading dock at the Harwell depot?")]
     for t in askers:
         t.start()
+    def answered(n: int) -> None:
+        """Wait for n more answers (or an error): a state to see, not a time to sleep."""
+        target = len(seen) + n
+        deadline = time.monotonic() + 300
+        while len(seen) < target and not errors and time.monotonic() < deadline:
+            time.sleep(0.05)
+
     try:
-        time.sleep(1)
+        answered(2)  # both askers are running before anything changes
         notes.write_text(new, encoding="utf-8")
         report = pipe.ingest(progress=False)
         (corpus / "extra.md").write_text("The Harwell depot canteen serves soup on Fridays.\n", encoding="utf-8")
         second = pipe.ingest(progress=False)
-        time.sleep(1)
+        answered(2)  # and questions are answered after the second change too
     finally:
         stop.set()
         for t in askers:
