@@ -22,7 +22,7 @@ log = logging.getLogger("rag")
 def _common(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("settings (override rag.toml and RAG_* variables)")
     g.add_argument("--config", type=Path, help="settings file (default: ./rag.toml if present, or $RAG_CONFIG)")
-    g.add_argument("--corpus", type=Path, help="folder of .txt/.md files (RAG_CORPUS, default seeds/)")
+    g.add_argument("--corpus", type=Path, help="folder of documents (RAG_CORPUS, default seeds/)")
     g.add_argument("--index", type=Path, help="folder of the embedded Chroma store (RAG_INDEX, default index/)")
     g.add_argument("--collection", help="Chroma collection name (RAG_COLLECTION, default rag)")
     g.add_argument("--chroma-host", help="use a Chroma server at this host instead of the embedded store (RAG_CHROMA_HOST)")
@@ -43,9 +43,12 @@ def build_parser() -> argparse.ArgumentParser:
                "Run `rag COMMAND --help` for a command's options.")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
-    p = sub.add_parser("ingest", help="index a folder of .txt/.md files (incremental)",
+    p = sub.add_parser("ingest", help="index a folder of documents (incremental)",
                        description="Sync the index with the corpus: new files are added, changed ones re-indexed, "
-                                   "deleted ones removed. Re-running with nothing changed embeds nothing.")
+                                   "deleted ones removed. Re-running with nothing changed embeds nothing. Reads "
+                                   "text, Markdown, PDF, HTML and Word (.docx), extensionless text (README, NEWS…) "
+                                   "and .gz text; every file not indexed is counted in the summary, and named "
+                                   "with its reason under -v. Exit status 1 when a file rag reads was unreadable.")
     p.add_argument("paths", nargs="*", type=Path, help="folders or files (default: the corpus setting, seeds/)")
     p.add_argument("--rebuild", action="store_true", help="drop the index and build it again from scratch")
     _common(p)
