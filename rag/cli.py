@@ -213,7 +213,8 @@ def cmd_info(args) -> int:
     for f in info["files"]:
         print(f"  {f['chunks']:5d}  {f['format']:8s}  {f['file']}")
     if info["skipped"]:
-        print(f"{len(info['skipped'])} files not indexed by the last ingest:")
+        n = len(info["skipped"])
+        print(f"{n} file{'s' if n != 1 else ''} not indexed by the last ingest:")
         for sk in info["skipped"]:
             print(f"  {sk['category']:11s}  {sk['name']}: {sk['reason']}")
     return 0

@@ -177,7 +177,8 @@ class Handlers:
                    f"Model: {esc(info['model'])} · chunks of {info['chunk_size']} word-pieces "
                    f"(overlap {info['chunk_overlap']}) · built {esc(info['built_at'] or 'unknown')}")
         if info["skipped"]:
-            summary += (f"\n\n**{len(info['skipped'])} files not indexed** (last ingest):\n\n" +
+            n = len(info["skipped"])
+            summary += (f"\n\n**{n} file{'s' if n != 1 else ''} not indexed** (last ingest):\n\n" +
                         "\n".join(f"- {esc(sk['name'])} — {esc(sk['reason'])}" for sk in info["skipped"][:50]))
         rows = [[f["file"], f["format"], f["chunks"], f.get("indexed_at", "")] for f in info["files"]]
         return summary, rows
