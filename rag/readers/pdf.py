@@ -38,7 +38,8 @@ def read_pdf(data: bytes) -> Extracted:
                 page.close()
         text = b.text()
         if not text.strip():
-            raise Skip("unreadable", f"no text layer ({len(doc)} pages of images: scanned?); run OCR first")
+            pages = f"{len(doc)} page{'s' if len(doc) != 1 else ''}"
+            raise Skip("unreadable", f"no text layer ({pages} of images: scanned?); run OCR first")
         return Extracted(text, "pdf", page_starts=b.page_starts, headings=_outline(doc, text, b.page_starts))
     finally:
         doc.close()
