@@ -23,7 +23,7 @@ chat: $(STAMP)          ## start the chat (builds the index from seeds/ if missi
 
 test: $(STAMP)          ## the whole test suite (what CI runs)
 	@PYTHON=$(BIN)/python bash scripts/test-deps.sh
-	$(BIN)/python -m pytest -q -ra
+	$(BIN)/python -m pytest -q -ra --durations=15
 
 test-fast: $(STAMP)     ## the fast tier, under a minute on 2 cores: tests not marked slow (tests/conftest.py)
 	$(BIN)/python -m pytest -q -m "not slow"

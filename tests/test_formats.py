@@ -117,14 +117,17 @@ def test_source_window_of_a_pdf_citation_marks_the_span_and_names_the_page(mixed
     assert marked == c.text.replace("\n", "")
 
 
-def test_a_changed_pdf_is_reindexed(tmp_path):
+def test_a_changed_pdf_is_reindexed(tmp_path, seed_pipeline):
+    """In-process (the CLI's summary is checked above): keyed on the file's bytes."""
+    from rag.pipeline import Pipeline
+
     corpus = tmp_path / "c"
     write_documents(corpus)
-    env = {"RAG_CORPUS": str(corpus), "RAG_INDEX": str(tmp_path / "index")}
-    assert rag("ingest", env=env).returncode == 0
+    pipe = Pipeline(make_settings(corpus, tmp_path / "index"), embedder=seed_pipeline.embedder)
+    assert pipe.ingest(progress=False).added == 3
     pdf = corpus / PDF_NAME
     pdf.write_bytes(pdf.read_bytes() + b"\n% saved again\n")  # new bytes, same text: keyed on the bytes
-    out = rag("ingest", env=env)
-    assert "1 updated" in out.stdout, out.stdout
+    report = pipe.ingest(progress=False)
+    assert (report.updated, report.unchanged) == (1, 2), report.summary()
     pdf.unlink()
-    assert "1 removed" in rag("ingest", env=env).stdout
+    assert pipe.ingest(progress=False).removed == 1
