@@ -114,7 +114,7 @@ class SavedBM25:
         try:
             self.dir.parent.mkdir(parents=True, exist_ok=True)
             tmp = Path(tempfile.mkdtemp(dir=self.dir.parent, prefix=".bm25-"))
-            bm25.persist(str(tmp))
+            bm25.persist(str(tmp), show_progress=False)  # no bar of its own inside ingest's output
             (tmp / KEY_FILE).write_text(json.dumps(list(key)), encoding="utf-8")
             old = None
             if self.dir.exists():
