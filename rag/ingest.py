@@ -94,12 +94,14 @@ def _meta(p: _Prepared, span: Span, stamp: str, n_chunks: int) -> dict:
 
 
 class Ingestor:
-    def __init__(self, settings: Settings, embedder):
-        from rag.models import token_counter
+    def __init__(self, settings: Settings, load_model):
+        """``load_model``: returns the embedding model; called only when there is text to
+        embed, so a run that finds nothing new never pays for loading it."""
+        from rag.models import tokenizer
 
         self.settings = settings
-        self.embedder = embedder
-        self.chunker = Chunker(settings.chunk_size, settings.chunk_overlap, token_counter(embedder))
+        self.load_model = load_model
+        self.chunker = Chunker(settings.chunk_size, settings.chunk_overlap, tokenizer(settings.model))
 
     def run(self, roots: list[Path] | None = None, rebuild: bool = False, progress: bool = True) -> IngestReport:
         """Streams: each file is read, hashed, and — when new or changed — parsed, chunked and
@@ -225,7 +227,9 @@ class Ingestor:
     def _embed(self, texts: list[str]) -> list[list[float]]:
         from rag.models import sentence_model
 
-        model = sentence_model(self.embedder)
+        if not texts:  # all known (an edit that only removed text): no model needed
+            return []
+        model = sentence_model(self.load_model())
         out: list[list[float]] = []
         size = self.settings.embed_batch_size * 4
         for i in range(0, len(texts), size):

@@ -107,6 +107,22 @@ def sentence_model(embedder: "BaseEmbedding"):
     return embedder._model
 
 
+@functools.lru_cache(maxsize=4)
+def tokenizer(name: str):
+    """The model's word-piece tokenizer, straight from its tokenizer.json with the
+    ``tokenizers`` library: the same ids as ``token_counter`` (tested on every dev corpus),
+    in 0.05 s instead of the 6+ s of importing torch and sentence-transformers. Why it
+    matters: chunking needs only this, so an ingest with nothing new to embed (the common
+    re-run) never loads the model. The file asks for truncation and padding at 128 pieces,
+    which sentence-transformers' tokenizer switches off for counting; so does this."""
+    from tokenizers import Tokenizer
+
+    tok = Tokenizer.from_file(str(model_path(name) / "tokenizer.json"))
+    tok.no_truncation()
+    tok.no_padding()
+    return lambda text: tok.encode(text, add_special_tokens=False).ids
+
+
 def token_counter(embedder: "BaseEmbedding"):
     tokenizer = sentence_model(embedder).tokenizer
     return lambda text: tokenizer.encode(text, add_special_tokens=False)

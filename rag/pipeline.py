@@ -146,7 +146,7 @@ class Pipeline:
 
             Store(self.settings)  # likewise a corrupt, foreign or unwritable index: its message, not 10 s of imports first
         with self._lock:
-            report = Ingestor(self.settings, self.embedder).run(paths, rebuild=rebuild, progress=progress)
+            report = Ingestor(self.settings, lambda: self.embedder).run(paths, rebuild=rebuild, progress=progress)
             self._save_lexical_index()
             self._export_question_encoder()
             self._store = self._retriever = None  # reopen: collections may have been recreated
@@ -170,8 +170,9 @@ class Pipeline:
         from rag.models import model_path, sentence_model
 
         model_dir = model_path(self.settings.model)
-        onnx_model.ensure_exported(sentence_model(self.embedder), model_dir,
-                                   onnx_model.folder(self.settings.cache_dir, model_dir))
+        out = onnx_model.folder(self.settings.cache_dir, model_dir)
+        if not onnx_model.is_exported(out):  # the model loads only to export it
+            onnx_model.ensure_exported(sentence_model(self.embedder), model_dir, out)
 
     def index_exists(self) -> bool:
         from rag.store import Store

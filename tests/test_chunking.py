@@ -4,9 +4,10 @@ import pytest
 
 from rag.chunking import Chunker, sentences
 from rag.corpus import SourceFile, sha256
-from rag.models import load_embedder, max_tokens, token_counter
+from rag.models import load_embedder, max_tokens, token_counter, tokenizer
 
-SEEDS = Path(__file__).resolve().parent.parent / "seeds"
+ROOT = Path(__file__).resolve().parent.parent
+SEEDS = ROOT / "seeds"
 
 WRAPPED = """Permission is hereby granted, free of charge, to any person obtaining
 a copy of this software and associated documentation files, to deal
@@ -61,3 +62,16 @@ def test_long_line_files_break_at_every_newline():
     text = "A Heading Without A Stop\n" + "This paragraph is one long line of text. " * 5 + "\nNext para."
     got = [s.text for s in sentences(_file(text))]
     assert got[0] == "A Heading Without A Stop"
+
+
+def test_ingest_tokenizer_gives_the_models_ids_on_every_dev_corpus(embedder):
+    """Chunking counts with rag.models.tokenizer (no torch); were its ids to differ from the
+    model's own tokenizer, chunks could overrun the 256 pieces the model reads."""
+    fast, model = tokenizer("all-MiniLM-L6-v2"), token_counter(embedder)
+    texts = ["x " * 600, "Ünïcödé façade — “quotes” 日本語", "soft\u00adhyphen zero\u200bwidth", ""]
+    for f in sorted(ROOT.glob("eval/corpora/*/*")) + sorted(SEEDS.iterdir()):
+        whole = f.read_text(encoding="utf-8")
+        texts += [whole, *whole.split("\n\n")]
+    assert len(texts) > 1000
+    differ = [t[:60] for t in texts if list(fast(t)) != list(model(t))]
+    assert not differ, differ[:3]
