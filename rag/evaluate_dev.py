@@ -160,24 +160,22 @@ def _quote_spans(item: Item, corpus: Path) -> list[tuple[str, int, int]]:
 C_GRID = (0.01, 0.03, 0.1, 1.0)  # the refusal model's regularisation, chosen by held-out AUC
 
 
-def fit(cases: list[Case], units: dict | None = None):
+def fit(cases: list[Case], fits: "Fits | None" = None):
     """A scorer from these cases. The refusal model's regularisation and its threshold are
     chosen on inner leave-one-corpus-out predictions: each corpus of ``cases`` scored by
     models fitted on the others, so the threshold is set where it will be used, on text
-    the models have not seen. ``units`` keeps unit rankers by training set across calls:
-    the outer leave-one-out's inner folds repeat (without A then B = without B then A)."""
+    the models have not seen. ``fits``: what earlier calls computed (see Fits)."""
     from rag.answer.features import QUESTION_FEATURES
     from rag.answer.scorer import Scorer, choose_threshold, fit_linear
 
-    units = {} if units is None else units
-    unit = _fit_unit(cases, units)
+    fits = fits or Fits()
+    unit = fits.unit(cases)
     corpora = sorted({c.corpus for c in cases if c.own})
     folds = []
     for held in corpora if len(corpora) >= 2 else []:
         train = without(cases, held)
-        sub_unit = _fit_unit(train, units)
-        folds.append((_question_rows(train, sub_unit),
-                      _question_rows([c for c in cases if c.corpus == held and c.own], sub_unit)))
+        sub_unit = fits.unit(train)
+        folds.append((fits.rows(train, sub_unit), fits.rows([c for c in cases if c.corpus == held and c.own], sub_unit)))
     c_best, p_held, a_held = C_GRID[-1], None, None
     if folds:
         best_auc = -1.0
@@ -187,7 +185,7 @@ def fit(cases: list[Case], units: dict | None = None):
             auc = _auc(p, a)
             if auc > best_auc:
                 best_auc, c_best, p_held, a_held = auc, c, p, a
-    Z, y = _question_rows(cases, unit)
+    Z, y = fits.rows(cases, unit)
     question = fit_linear(Z, y, QUESTION_FEATURES, c=c_best)
     if p_held is None:
         p_held, a_held = question.proba(Z), y.astype(bool)
@@ -201,12 +199,30 @@ def without(cases: list[Case], held: str) -> list[Case]:
     return [c for c in cases if c.corpus != held and c.origin != held]
 
 
-def _fit_unit(cases: list[Case], units: dict):
-    """The unit ranker for exactly these cases (in this order: the key), fitted once."""
-    key = tuple(map(id, cases))
-    if key not in units:
-        units[key] = _fit_trees(cases)
-    return units[key]
+class Fits:
+    """Unit rankers and question rows kept across the fits of one evaluation. The nested
+    leave-one-out repeats work: an outer fold without A has an inner fold without B, and the
+    one without B an inner fold without A -- the same training cases, in the same order. So a
+    ranker is fitted once per training set (15 fits, not 25, for five corpora), and a case's
+    question features are computed once per ranker. Results are those of fitting afresh."""
+
+    def __init__(self):
+        self._units: dict[tuple, object] = {}
+        self._rows: dict[tuple[int, int], np.ndarray] = {}
+
+    def unit(self, cases: list[Case]):
+        key = tuple(map(id, cases))  # the cases live as long as this object
+        if key not in self._units:
+            self._units[key] = _fit_trees(cases)
+        return self._units[key]
+
+    def rows(self, cases: list[Case], unit) -> tuple[np.ndarray, np.ndarray]:
+        """QUESTION_FEATURES per case under this ranker, and whether it is answerable."""
+        new = [c for c in cases if (id(unit), id(c)) not in self._rows]
+        for c, z in zip(new, _question_rows(new, unit)):
+            self._rows[id(unit), id(c)] = z
+        return (np.asarray([self._rows[id(unit), id(c)] for c in cases]),
+                np.asarray([float(c.item.answerable) for c in cases]))
 
 
 def _fit_trees(cases: list[Case]):
@@ -240,7 +256,7 @@ def _unit_groups(cases: list[Case]) -> list[tuple[np.ndarray, np.ndarray]]:
     return out
 
 
-def _question_rows(cases: list[Case], unit):
+def _question_rows(cases: list[Case], unit) -> list[np.ndarray]:
     from rag.answer.features import QUESTION_FEATURES, question_vector
 
     # every part of every case through the ranker in one call: per call, a tree ensemble
@@ -249,15 +265,14 @@ def _question_rows(cases: list[Case], unit):
     flat = unit.logit(np.concatenate(mats)) if mats else np.zeros(0)
     bounds = np.cumsum([0] + [len(M) for M in mats])
     part_logits = iter(flat[a:b] for a, b in zip(bounds[:-1], bounds[1:]))
-    Z, y = [], []
+    out = []
     for c in cases:
         if c.prep.parts:
             logits = [next(part_logits) for _ in c.prep.parts]
-            Z.append(question_vector(c.prep.q, c.prep.parts, logits, c.prep.units))
+            out.append(question_vector(c.prep.q, c.prep.parts, logits, c.prep.units, c.prep.rarity))
         else:
-            Z.append(np.zeros(len(QUESTION_FEATURES)))
-        y.append(float(c.item.answerable))
-    return np.asarray(Z), np.asarray(y)
+            out.append(np.zeros(len(QUESTION_FEATURES)))
+    return out
 
 
 # --- scoring -------------------------------------------------------------------------------------
@@ -296,14 +311,13 @@ def score(cases: list[Case], scorer, settings: Settings) -> list[Scored]:
     return rows
 
 
-def leave_one_out(by_corpus: dict[str, list[Case]], settings: Settings, units: dict | None = None) -> dict:
-    """Per corpus, the scores of a scorer fitted without it; their mean is the headline.
-    ``units``: see ``fit`` (15 distinct unit fits instead of 25 for five corpora)."""
+def leave_one_out(by_corpus: dict[str, list[Case]], settings: Settings, fits: Fits | None = None) -> dict:
+    """Per corpus, the scores of a scorer fitted without it; their mean is the headline."""
     out: dict = {"left_out": {}, "rows": {}}
     everything = [c for cs in by_corpus.values() for c in cs]
-    units = {} if units is None else units
+    fits = fits or Fits()
     for name, cases in by_corpus.items():
-        scorer = fit(without(everything, name), units)
+        scorer = fit(without(everything, name), fits)
         rows = score([c for c in cases if c.own], scorer, settings)
         off = score([c for c in cases if not c.own], scorer, settings)
         out["left_out"][name] = {**_headline(summarize(rows)), "off_topic_refused": _mean([r.refused for r in off]),
@@ -358,8 +372,8 @@ def main(settings: Settings, args) -> int:
     quiet = getattr(args, "quiet", False)
     started = time.perf_counter()
     by_corpus = collect(settings, dev, Path(getattr(args, "dev_index", None) or out_dir / "index"), progress=not quiet)
-    units: dict = {}  # unit rankers shared by the leave-one-out and the final fit (its inner folds)
-    loco = leave_one_out(by_corpus, settings, units)
+    fits = Fits()  # shared by the leave-one-out and the final fit (whose inner folds it has made)
+    loco = leave_one_out(by_corpus, settings, fits)
     results = {"left_out": loco["left_out"],
                "meta": {"manifest": str(manifest), "corpora": [d.name for d in dev],
                         "questions": {d.name: len(d.items) for d in dev},
@@ -371,7 +385,7 @@ def main(settings: Settings, args) -> int:
             old = load(target) if target.exists() else None
         except RagError:
             pass
-        scorer = fit([c for cs in by_corpus.values() for c in cs], units)
+        scorer = fit([c for cs in by_corpus.values() for c in cs], fits)
         scorer.save(target)
         results["fit"] = {"path": str(target), "changes": changes(old, scorer)}
     else:

@@ -38,6 +38,7 @@ class Prepared:
     shown: list[Passage]
     units: list[units.Unit]
     parts: list[tuple[Part, np.ndarray]] = field(default_factory=list)  # (part, unit feature matrix)
+    rarity: dict | None = None  # idf over the units: made once here, read by every scorer applied
 
 
 class ExtractiveWriter:
@@ -82,7 +83,7 @@ class ExtractiveWriter:
             return prep
         q_vec = np.asarray(q_vec, dtype=np.float32)
         vectors = np.stack([u.vector for u in cands])
-        rarity = features.idf(cands)
+        rarity = prep.rarity = features.idf(cands)
         part_vecs = self._part_vectors(q, q_vec)
         for part, pv in zip(q.parts, part_vecs):
             dense = vectors @ (q_vec if pv is None else pv)
@@ -108,7 +109,7 @@ class ExtractiveWriter:
             return Answer(prep.question, REFUSAL, True, passages=prep.shown, evidence=0.0,
                           notice="no passage was found")
         logits = [scorer.unit.logit(X) for _, X in prep.parts]
-        z = features.question_vector(prep.q, prep.parts, logits, prep.units)
+        z = features.question_vector(prep.q, prep.parts, logits, prep.units, prep.rarity)
         p_answer = float(scorer.question.proba(z)[0])
         threshold = self.threshold(scorer)
         if p_answer < threshold:
