@@ -194,8 +194,12 @@ def _recombined(multiple: int, cache: Path) -> tuple[Path, dict]:
 
 
 if __name__ == "__main__":
-    import sys
+    import argparse
 
-    for k in map(int, (sys.argv[1] if len(sys.argv) > 1 else "1,10,100").split(",")):
+    ap = argparse.ArgumentParser(description="Build (once) and cache the benchmark corpora in bench/cache/ "
+                                             "(see this module's docstring).")
+    ap.add_argument("sizes", nargs="?", default="1,10,100",
+                    help="multiples of the seeds, comma-separated (default 1,10,100; above 100: recombined)")
+    for k in map(int, ap.parse_args().sizes.split(",")):
         path, m = build(k)
-        print(f"{k:>4}x  {m['chars']:>10,} chars  {m['files']:>5} files  {m['by_source']}  -> {path}")
+        print(f"{k:>5}x  {m['chars']:>11,} chars  {m['files']:>6} files  {m['by_source']}  -> {path}")
