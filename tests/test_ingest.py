@@ -132,6 +132,7 @@ def test_pieces_keep_order_and_never_overfill_a_batch():
     assert [(p.n_texts, p.first, p.last) for p in empty] == [(0, True, True)]
 
 
+@pytest.mark.slow  # builds indexes with the real model
 def test_big_file_in_small_batches_equals_a_one_batch_build(big_corpus, tmp_path):
     small = _pipeline(big_corpus, tmp_path / "small", BATCH)
     report = small.ingest(progress=False)
@@ -152,6 +153,7 @@ def test_big_file_in_small_batches_equals_a_one_batch_build(big_corpus, tmp_path
     assert contents(small.settings) == want
 
 
+@pytest.mark.slow  # builds indexes with the real model
 def test_changed_big_file_is_reindexed_in_pieces_reusing_vectors(big_corpus, tmp_path):
     small = _pipeline(big_corpus, tmp_path / "small", BATCH)
     first = small.ingest(progress=False)
