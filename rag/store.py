@@ -23,6 +23,7 @@ from rag.config import Settings
 from rag.context import indexed_text
 from rag.errors import RagError
 from rag.ids import parse_sentence_id
+from rag.models import SYNTHETIC_MODEL
 
 log = logging.getLogger(__name__)
 
@@ -90,6 +91,10 @@ class Store:
         meta = self.chunks.metadata or {}
         want = self.settings.fingerprint()
         diff = {k: (meta.get(k), v) for k, v in want.items() if meta.get(k) != v}
+        if meta.get("rag_model") == SYNTHETIC_MODEL != want["rag_model"]:
+            raise RagError(f"the index in {self.where} holds the benchmark's synthetic vectors "
+                           f"(model {SYNTHETIC_MODEL!r}, bench/synthetic.py), not {want['rag_model']!r}'s: "
+                           f"it cannot answer questions or take new documents", hint=REBUILD_HINT)
         if diff:
             said = ", ".join(f"{k.removeprefix('rag_')} is {old!r} there, {new!r} here" for k, (old, new) in diff.items())
             raise RagError(f"the index in {self.where} was built differently ({said})", hint=REBUILD_HINT)

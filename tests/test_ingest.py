@@ -1,5 +1,6 @@
 from collections import Counter
 
+import numpy as np
 import pytest
 
 from rag.errors import RagError
@@ -91,3 +92,103 @@ def test_other_chunking_is_refused_not_mixed(small_pipeline):
     rebuilt = other.ingest(progress=False, rebuild=True)
     assert rebuilt.added == 2
     assert other.ask("What is Claude?").citations or other.ask("What is Claude?").refused
+
+
+# --- a file larger than a batch ---------------------------------------------------------------
+# Small texts and a tiny batch: the big file spans many batches, and the test stays fast.
+BATCH = 16
+
+
+def big_file_text(n: int = 70, changed_at: int | None = None) -> str:
+    """Short distinct sentences in paragraphs of five: ~n sentences and several chunks."""
+    lines = []
+    for i in range(n):
+        word = "humidity" if i == changed_at else "temperature"
+        lines.append(f"Sensor {i} in hall {i % 7} logged a {word} of {20 + i % 13} degrees on day {i}.")
+        if i % 5 == 4:
+            lines.append("")
+    return "\n".join(lines) + "\n"
+
+
+@pytest.fixture
+def big_corpus(corpus_dir):
+    (corpus_dir / "big.txt").write_text(big_file_text(), encoding="utf-8")
+    return corpus_dir
+
+
+def contents(settings) -> dict:
+    """Every entry of both collections by id: text and metadata without the time written."""
+    store = Store(settings)
+    out = {}
+    for name, col in (("chunks", store.chunks), ("sentences", store.sentences)):
+        got = col.get(include=["documents", "metadatas"])
+        out[name] = {i: (d, {k: v for k, v in m.items() if k != "indexed_at"})
+                     for i, d, m in zip(got["ids"], got["documents"], got["metadatas"])}
+    return out
+
+
+def _pipeline(corpus, index, batch):
+    from rag.pipeline import Pipeline
+    from tests.conftest import make_settings
+
+    return Pipeline(make_settings(corpus, index, ingest_batch_texts=batch))
+
+
+def test_pieces_keep_order_and_never_overfill_a_batch():
+    from rag.chunking import Span
+    from rag.ingest import _pieces, _Prepared
+
+    span = lambda i: Span(f"t{i}", i, i + 1, 1, 1)  # noqa: E731
+    prep = _Prepared(None, [span(100 + i) for i in range(7)], [span(i) for i in range(30)], None)
+    pieces = list(_pieces(prep, room=5, size=BATCH))
+    assert [p.n_texts for p in pieces] == [5, 16, 16]
+    assert [(p.first, p.last) for p in pieces] == [(True, False), (False, False), (False, True)]
+    # sentences first, then chunks with their index in the whole file
+    assert [s.start_char for p in pieces for s in p.sentences] == list(range(30))
+    assert [(i, c.start_char) for p in pieces for i, c in p.chunks] == [(i, 100 + i) for i in range(7)]
+    empty = list(_pieces(_Prepared(None, [], [], None), room=3, size=BATCH))
+    assert [(p.n_texts, p.first, p.last) for p in empty] == [(0, True, True)]
+
+
+@pytest.mark.slow  # builds indexes with the real model
+def test_big_file_in_small_batches_equals_a_one_batch_build(big_corpus, tmp_path):
+    small = _pipeline(big_corpus, tmp_path / "small", BATCH)
+    report = small.ingest(progress=False)
+    one = _pipeline(big_corpus, tmp_path / "one", 100_000)
+    one.ingest(progress=False)
+    got, want = contents(small.settings), contents(one.settings)
+    assert got == want
+    texts = len(want["chunks"]) + len(want["sentences"])
+    big = [m for _d, m in want["chunks"].values() if m["file"] == "big.txt"]
+    assert len(big) > 2 and big[0]["n_chunks"] == len(big)
+    # every batch stamps the collection: many batches were written, each at most BATCH texts
+    generation = Store(small.settings).chunks.metadata["rag_generation"]
+    assert generation >= texts / BATCH
+    assert report.added == 3 and report.updated == 0
+
+    again = small.ingest(progress=False)
+    assert (again.added, again.updated, again.removed, again.embedded, again.unchanged) == (0, 0, 0, 0, 3)
+    assert contents(small.settings) == want
+
+
+@pytest.mark.slow  # builds indexes with the real model
+def test_changed_big_file_is_reindexed_in_pieces_reusing_vectors(big_corpus, tmp_path):
+    small = _pipeline(big_corpus, tmp_path / "small", BATCH)
+    first = small.ingest(progress=False)
+    (big_corpus / "big.txt").write_text(big_file_text(changed_at=60), encoding="utf-8")
+    report = small.ingest(progress=False)
+    assert (report.updated, report.unchanged) == (1, 2)
+    # one sentence and the chunk holding it are new; the vectors of the rest, fetched with the
+    # file's first piece (which deleted them), served its later pieces too
+    assert 1 <= report.embedded <= 3 < first.embedded
+    clean = _pipeline(big_corpus, tmp_path / "clean", 100_000)
+    clean.ingest(progress=False)
+    assert contents(small.settings) == contents(clean.settings)
+    rows = Store(small.settings).chunks.get(where={"file": "big.txt"}, include=["metadatas"])
+    assert len({m["file_hash"] for m in rows["metadatas"]}) == 1
+    # and each reused vector is the one of its own text
+    for name in ("chunks", "sentences"):
+        a, b = (getattr(Store(p.settings), name).get(include=["embeddings"]) for p in (small, clean))
+        va, vb = dict(zip(a["ids"], a["embeddings"])), dict(zip(b["ids"], b["embeddings"]))
+        assert set(va) == set(vb)
+        assert max(float(np.abs(np.asarray(va[i]) - np.asarray(vb[i])).max()) for i in va) < 1e-4

@@ -161,6 +161,58 @@ def test_ingest_killed_at_several_points_then_rerun_equals_a_clean_build(tmp_pat
     assert answers(resumed) == answers(clean)
 
 
+HOLDING = r"INFO rag\.ingest: batch written; holding"
+
+
+def test_ingest_killed_between_pieces_of_one_file_resumes_to_a_clean_build(tmp_path):
+    """A file larger than a batch is written in pieces (rag.ingest._pieces); a kill between
+    two of them leaves it partial -- sentences only, then some of its chunks -- and the next
+    run, with another batch size even, finishes it as a clean build would have."""
+    from rag.chunking import sentences
+    from rag.corpus import scan
+    from rag.pipeline import Pipeline
+    from rag.readers import Limits
+    from rag.store import Store
+    from tests.test_ingest import big_file_text
+
+    corpus, index, hold = tmp_path / "corpus", tmp_path / "index", tmp_path / "hold"
+    corpus.mkdir()
+    (corpus / "a_big.txt").write_text(big_file_text(), encoding="utf-8")  # first in the walk
+    shutil.copy(SEEDS / "003_3fde7addf9f091b4.txt", corpus / "b_seed.txt")
+    big = next(f for f in scan([corpus], Limits(extensions=(".txt",))).files if f.name == "a_big.txt")
+    n_sentences = len(sentences(big))
+    settings = make_settings(corpus, index)
+
+    def killed_at_first_batch(batch: int) -> dict:
+        hold.touch()
+        env = rag_env(corpus, index, RAG_INGEST_BATCH_TEXTS=str(batch), RAG_INGEST_HOLD_FILE=str(hold))
+        with Watched("ingest", "-v", env=env) as p:
+            p.wait_for(HOLDING)
+            assert p.kill() == -signal.SIGKILL
+        hold.unlink()
+        return Store(settings).file_states()[str((corpus / "a_big.txt").resolve())].__dict__
+
+    # 1. the first batch holds 16 of its sentences and none of its chunks
+    state = killed_at_first_batch(16)
+    assert state["count"] == -1 and not state["consistent"]
+    # 2. redone from its first piece (which deletes what step 1 left): all its sentences and
+    #    two of its chunks, then killed
+    state = killed_at_first_batch(n_sentences + 2)
+    assert state["count"] == 2 < state["n_chunks"]
+    # 3. the run that finishes
+    final = run_rag("ingest", env=rag_env(corpus, index, RAG_INGEST_BATCH_TEXTS="16"))
+    assert final.returncode == 0, final.stderr[-3000:]
+    # the big file was begun (so it is redone: "updated"), the seed never reached
+    assert "1 added, 1 updated, 0 removed, 0 unchanged" in final.stdout, final.stdout
+
+    clean = make_settings(corpus, tmp_path / "clean", ingest_batch_texts=100_000)
+    Pipeline(clean).ingest(progress=False)
+    got, want = index_contents(settings), index_contents(clean)
+    check_whole(want, corpus)
+    check_whole(got, corpus)
+    assert got == want
+
+
 # --- a broken or foreign index ---------------------------------------------------------------
 def snapshot(folder: Path) -> dict[str, str]:
     return {str(f.relative_to(folder)): hashlib.sha256(f.read_bytes()).hexdigest()
