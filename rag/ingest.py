@@ -130,14 +130,13 @@ def _meta(p: _Prepared, span: Span, stamp: str, n_chunks: int) -> dict:
 
 
 class Ingestor:
-    def __init__(self, settings: Settings, load_model):
+    def __init__(self, settings: Settings, load_model, count_tokens):
         """``load_model``: returns the embedding model; called only when there is text to
-        embed, so a run that finds nothing new never pays for loading it."""
-        from rag.models import tokenizer
-
+        embed, so a run that finds nothing new never pays for loading it. ``count_tokens``:
+        the model's word-pieces of a text (rag.models.tokenizer needs no model loaded)."""
         self.settings = settings
         self.load_model = load_model
-        self.chunker = Chunker(settings.chunk_size, settings.chunk_overlap, tokenizer(settings.model))
+        self.chunker = Chunker(settings.chunk_size, settings.chunk_overlap, count_tokens)
 
     def run(self, roots: list[Path] | None = None, rebuild: bool = False, progress: bool = True) -> IngestReport:
         """Streams: each file is read, hashed, and — when new or changed — parsed, chunked and

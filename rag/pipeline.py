@@ -146,11 +146,19 @@ class Pipeline:
 
             Store(self.settings)  # likewise a corrupt, foreign or unwritable index: its message, not 10 s of imports first
         with self._lock:
-            report = Ingestor(self.settings, lambda: self.embedder).run(paths, rebuild=rebuild, progress=progress)
+            report = Ingestor(self.settings, lambda: self.embedder, self._count_tokens()).run(
+                paths, rebuild=rebuild, progress=progress)
             self._save_lexical_index()
             self._export_question_encoder()
             self._store = self._retriever = None  # reopen: collections may have been recreated
         return report
+
+    def _count_tokens(self):
+        """A model handed in counts with its own tokenizer (the benchmark's stand-in has no
+        file); else the model's tokenizer file does, and chunking never loads the model."""
+        from rag.models import token_counter, tokenizer
+
+        return token_counter(self._embedder) if self._embedder is not None else tokenizer(self.settings.model)
 
     def _save_lexical_index(self) -> None:
         """BM25 saved for this collection state, so the next cold start loads it (rag.lexical)."""

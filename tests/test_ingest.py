@@ -24,6 +24,7 @@ def test_second_run_embeds_nothing(small_pipeline):
 def test_the_model_loads_only_when_there_is_text_to_embed(small_pipeline, corpus_dir):
     """An up-to-date re-run (the common one) needs no model: loading it was 10 of its 14 s."""
     from rag.ingest import Ingestor
+    from rag.models import tokenizer
 
     small_pipeline.ingest(progress=False)
     loads = []
@@ -32,10 +33,10 @@ def test_the_model_loads_only_when_there_is_text_to_embed(small_pipeline, corpus
         loads.append(1)
         return small_pipeline.embedder
 
-    report = Ingestor(small_pipeline.settings, load).run(progress=False)
+    report = Ingestor(small_pipeline.settings, load, tokenizer(small_pipeline.settings.model)).run(progress=False)
     assert report.unchanged == 2 and report.embedded == 0 and not loads
     (corpus_dir / "new.md").write_text("# Notes\n\nQuokkas run the cafeteria on Tuesdays.\n", encoding="utf-8")
-    report = Ingestor(small_pipeline.settings, load).run(progress=False)
+    report = Ingestor(small_pipeline.settings, load, tokenizer(small_pipeline.settings.model)).run(progress=False)
     assert report.added == 1 and report.embedded > 0 and loads
 
 
