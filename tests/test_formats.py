@@ -1,13 +1,14 @@
 """PDF, HTML, Word and plain-text documentation folders end to end, as a user runs rag:
 `rag ingest` over a mixed folder, `rag ask` (JSON, text, Markdown), `rag info`, the source
-viewer's window — real model, real Chroma, real subprocesses."""
+viewer's window — real model, real Chroma, the command's own code (rag.cli.main)."""
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import subprocess
-import sys
+from contextlib import redirect_stderr, redirect_stdout
 
 import pytest
 
@@ -19,9 +20,23 @@ pytestmark = pytest.mark.slow
 
 
 def rag(*args, env):
-    base = {k: v for k, v in os.environ.items() if not k.startswith("RAG_")}
-    return subprocess.run([sys.executable, "-m", "rag.cli", *args], capture_output=True, text=True,
-                          cwd=ROOT, env={**base, **env}, timeout=600)
+    """`rag ARGS` with these RAG_* variables, run in this process through rag.cli.main -- the
+    code the command runs; starting the command itself is tested in test_cli. A process per
+    call cost ~4 s of cold start each, most of this module's time."""
+    from rag.cli import main
+
+    saved = dict(os.environ)
+    out, err = io.StringIO(), io.StringIO()
+    try:
+        for name in [k for k in os.environ if k.startswith("RAG_")]:
+            del os.environ[name]
+        os.environ.update(env)
+        with redirect_stdout(out), redirect_stderr(err):
+            code = main(list(args))
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+    return subprocess.CompletedProcess(args, code, out.getvalue(), err.getvalue())
 
 
 @pytest.fixture(scope="module")
