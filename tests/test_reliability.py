@@ -332,12 +332,13 @@ FACT = "The backup generator in hall C failed its test on 4 March 2026 and was r
 def many_files(tmp_path_factory):
     """3000 tiny notes in 30 folders plus one with a fact, indexed by `rag ingest`.
 
-    The notes say the same thing (embedding is per unique text per batch): what is tested
-    is the per-file cost -- scanning, splitting, writing, tracking 3000 files."""
+    The notes say the same thing under one name per folder (the contextual header keeps a
+    name's four-digit numbers, so standup-1234 would make every note a new text to embed):
+    what is tested is the per-file cost -- scanning, splitting, writing, tracking 3000 files."""
     root = tmp_path_factory.mktemp("many")
     corpus = root / "corpus"
     for i in range(TINY):
-        note = corpus / f"team{i % 30:02d}" / f"standup-{i:04d}.md"
+        note = corpus / f"team{i % 30:02d}" / f"standup-{i // 30:03d}.md"
         note.parent.mkdir(parents=True, exist_ok=True)
         note.write_text("# Stand-up\n\nNothing to report this week.\n", encoding="utf-8")
     (corpus / "team07" / "standup-incident.md").write_text(f"# Stand-up\n\n{FACT}\n", encoding="utf-8")
