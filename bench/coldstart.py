@@ -4,7 +4,7 @@
 
 Rows (medians of --runs; runs alternate so load from other processes hits all alike):
 - ``rag ask``: questions embedded by the ONNX export (the default once ingest made it);
-- ``rag ask, sentence-transformers``: the same with RAG_ONNX_QUESTIONS=false;
+- ``rag ask, sentence-transformers``: the same with RAG_ONNX_ENCODER=false;
 - floor "ONNX question": start Python, import onnxruntime + tokenizers, load, embed one question;
 - floor "retrieval imports": import llama-index core, its Chroma store, its BM25 retriever
   and chromadb — what hybrid retrieval through LlamaIndex costs before any work;
@@ -70,7 +70,7 @@ def measure(index: Path, corpus: Path, runs: int = 5, extra_env: dict | None = N
     env = {**_env(), **(extra_env or {}), "RAG_INDEX": str(index), "RAG_CORPUS": str(corpus)}
     rag = str(Path(sys.executable).with_name("rag"))
     rows = {"rag ask": ([rag, "ask", QUESTION], env),
-            "rag ask, sentence-transformers": ([rag, "ask", QUESTION], {**env, "RAG_ONNX_QUESTIONS": "false"}),
+            "rag ask, sentence-transformers": ([rag, "ask", QUESTION], {**env, "RAG_ONNX_ENCODER": "false"}),
             "floor: ONNX question": ([sys.executable, "-c", ONNX_FLOOR], env),
             "floor: retrieval imports": ([sys.executable, "-c", IMPORTS_FLOOR], env),
             "floor: sentence-transformers question": ([sys.executable, "-c", FLOOR], env)}

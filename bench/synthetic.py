@@ -93,9 +93,9 @@ def settings(corpus, index, **over):
     from rag.models import SYNTHETIC_MODEL
 
     return load_settings(config=None, env={}, overrides={"corpus": corpus, "index": index,
-                                                          "model": SYNTHETIC_MODEL, "onnx_questions": False, **over})
+                                                          "model": SYNTHETIC_MODEL, "onnx_encoder": False, **over})
 
 
 # Passed to a worker's `rag` command: which model to open. Not an allowance -- without allow()
 # in the process, `rag` refuses this model name (rag.models.model_path).
-ENV = {"RAG_MODEL": "synthetic-unit-vectors", "RAG_ONNX_QUESTIONS": "false"}
+ENV = {"RAG_MODEL": "synthetic-unit-vectors", "RAG_ONNX_ENCODER": "false"}

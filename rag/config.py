@@ -56,10 +56,15 @@ class Settings:
     chunk_size: int = 200
     chunk_overlap: int = 30
     embed_batch_size: int = 32
-    # Questions are embedded by an ONNX export of the model (onnxruntime: a cold `rag ask` in
-    # seconds, same vectors), made by ingest once per model and kept in cache_dir/onnx.
-    # false: sentence-transformers for questions too.
-    onnx_questions: bool = True
+    # Questions, and ingest's texts once the export exists, are embedded by an ONNX export of
+    # the model (onnxruntime: a cold `rag ask` in seconds and an ingest process that starts
+    # without torch; same vectors), made by the first ingest, once per model, in cache_dir/onnx.
+    # false: sentence-transformers everywhere.
+    onnx_encoder: bool = True
+    # An ingest run embeds its first this-many texts with the ONNX export (it loads in 0.4 s),
+    # the rest with sentence-transformers (9 s to load, faster per text): the break-even
+    # printed by `python bench/encoders.py` (~5,300 on this machine: 8.1 s / 1.52 ms).
+    onnx_ingest_texts: int = 5300
     cache_dir: Path = Path("~/.cache/rag")
     # Texts embedded and written per ingest batch (small files share a batch); each batch is
     # one Chroma write per collection and a point an interrupted ingest resumes from.

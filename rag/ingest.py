@@ -131,12 +131,17 @@ def _meta(p: _Prepared, span: Span, stamp: str, n_chunks: int) -> dict:
 
 
 class Ingestor:
-    def __init__(self, settings: Settings, load_model, count_tokens):
-        """``load_model``: returns the embedding model; called only when there is text to
-        embed, so a run that finds nothing new never pays for loading it. ``count_tokens``:
-        the model's word-pieces of a text (rag.models.tokenizer needs no model loaded)."""
+    def __init__(self, settings: Settings, load_encoder, count_tokens):
+        """``load_encoder(embedded)``: what embeds texts (``encode(texts, batch_size=...,
+        normalize_embeddings=True)``, as SentenceTransformer has it), given how many texts this
+        run has embedded so far (a long run may switch to an encoder that is faster per text);
+        called only when there is text to embed, so a run that finds nothing new never pays
+        for loading one.
+        ``count_tokens``: the model's word-pieces of a text (rag.models.tokenizer needs no
+        model loaded)."""
         self.settings = settings
-        self.load_model = load_model
+        self.load_encoder = load_encoder
+        self._embedded = 0
         self.chunker = Chunker(settings.chunk_size, settings.chunk_overlap, count_tokens)
 
     def run(self, roots: list[Path] | None = None, rebuild: bool = False, progress: bool = True) -> IngestReport:
@@ -294,11 +299,10 @@ class Ingestor:
         return known
 
     def _embed(self, texts: list[str]) -> list[list[float]]:
-        from rag.models import sentence_model
-
         if not texts:  # all known (an edit that only removed text): no model needed
             return []
-        model = sentence_model(self.load_model())
+        model = self.load_encoder(self._embedded)
+        self._embedded += len(texts)
         out: list[list[float]] = []
         size = self.settings.embed_batch_size * 4
         for i in range(0, len(texts), size):

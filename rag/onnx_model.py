@@ -123,9 +123,20 @@ class OnnxEncoder:
         self.dimension = int(meta["dimension"])
         self._lock = threading.Lock()  # the tokenizer's padding state is shared
 
-    def encode(self, texts: list[str], **_ignored) -> np.ndarray:
-        """Same call as SentenceTransformer.encode (its batch/normalise/progress keywords are
-        moot here: one batch, normalised in the graph, no bar)."""
+    def encode(self, texts: list[str], batch_size: int = 0, **_ignored) -> np.ndarray:
+        """Same call as SentenceTransformer.encode (normalised in the graph; no bar). Like it,
+        batches of similar length, so that short texts are not padded to a long one's size."""
+        texts = list(texts)
+        if not batch_size or len(texts) <= batch_size:
+            return self._run(texts)
+        order = np.argsort([len(t) for t in texts], kind="stable")
+        out = np.empty((len(texts), self.dimension), dtype=np.float32)
+        for i in range(0, len(texts), batch_size):
+            part = order[i:i + batch_size]
+            out[part] = self._run([texts[j] for j in part])
+        return out
+
+    def _run(self, texts: list[str]) -> np.ndarray:
         with self._lock:
             enc = self.tokenizer.encode_batch(list(texts))
         ids = np.asarray([e.ids for e in enc], dtype=np.int64)

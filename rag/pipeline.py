@@ -98,7 +98,7 @@ class Pipeline:
             return self._encoder
 
     def _load_onnx(self):
-        if not self.settings.onnx_questions:
+        if not self.settings.onnx_encoder:
             return None
         from rag import onnx_model
         from rag.models import model_path
@@ -146,12 +146,26 @@ class Pipeline:
 
             Store(self.settings)  # likewise a corrupt, foreign or unwritable index: its message, not 10 s of imports first
         with self._lock:
-            report = Ingestor(self.settings, lambda: self.embedder, self._count_tokens()).run(
+            report = Ingestor(self.settings, self._ingest_encoder, self._count_tokens()).run(
                 paths, rebuild=rebuild, progress=progress)
             self._save_lexical_index()
             self._export_question_encoder()
             self._store = self._retriever = None  # reopen: collections may have been recreated
         return report
+
+    def _ingest_encoder(self, embedded: int):
+        """The ONNX export once it exists, for a run's first ``onnx_ingest_texts`` texts: the
+        common ingest (a few changed files) then never imports torch, ~9 s of its start; past
+        that, sentence-transformers, faster per text (bench/encoders.py measures both). Same
+        vectors either way (tests/test_onnx_model.py). Before the export exists, or for a
+        model handed in (the benchmark's stand-in), the model; the first ingest exports it."""
+        from rag.models import sentence_model
+
+        if self._embedder is None and embedded < self.settings.onnx_ingest_texts:
+            encoder = self._onnx_encoder()
+            if encoder is not None:
+                return encoder
+        return sentence_model(self.embedder)
 
     def _count_tokens(self):
         """A model handed in counts with its own tokenizer (the benchmark's stand-in has no
@@ -172,7 +186,7 @@ class Pipeline:
 
     def _export_question_encoder(self) -> None:
         """Once per model, at ingest (never at question time): see rag.onnx_model."""
-        if not self.settings.onnx_questions:
+        if not self.settings.onnx_encoder:
             return
         from rag import onnx_model
         from rag.models import model_path, sentence_model

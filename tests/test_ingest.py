@@ -24,14 +24,14 @@ def test_second_run_embeds_nothing(small_pipeline):
 def test_the_model_loads_only_when_there_is_text_to_embed(small_pipeline, corpus_dir):
     """An up-to-date re-run (the common one) needs no model: loading it was 10 of its 14 s."""
     from rag.ingest import Ingestor
-    from rag.models import tokenizer
+    from rag.models import sentence_model, tokenizer
 
     small_pipeline.ingest(progress=False)
     loads = []
 
-    def load():
-        loads.append(1)
-        return small_pipeline.embedder
+    def load(embedded):
+        loads.append(embedded)
+        return sentence_model(small_pipeline.embedder)
 
     report = Ingestor(small_pipeline.settings, load, tokenizer(small_pipeline.settings.model)).run(progress=False)
     assert report.unchanged == 2 and report.embedded == 0 and not loads

@@ -3,6 +3,10 @@ never at question time, and the same answers."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 
@@ -44,7 +48,7 @@ def test_ingest_exports_once_and_questions_use_it_with_the_same_answers(exported
     cache, out = exported
     fast = Pipeline(seed_settings.replace(cache_dir=cache), embedder=seed_pipeline.embedder)
     assert isinstance(fast.query_embedder._model, onnx_model.OnnxEncoder)
-    slow = Pipeline(seed_settings.replace(onnx_questions=False), embedder=seed_pipeline.embedder)
+    slow = Pipeline(seed_settings.replace(onnx_encoder=False), embedder=seed_pipeline.embedder)
     assert not isinstance(slow.query_embedder._model, onnx_model.OnnxEncoder)
     for q in ("When did Microsoft announce the Maia 200?", "Who is the CEO of Samsung?",
               "How much did Microsoft invest in Anthropic?"):
@@ -61,9 +65,52 @@ def test_no_export_at_question_time(tmp_path, seed_settings, seed_pipeline):
     assert not (tmp_path / "empty").exists()  # the full model answered; nothing was exported
 
 
-def test_ingest_makes_the_export(tmp_path, corpus_dir):
+def test_ingest_makes_the_export_then_embeds_with_it_without_torch(tmp_path, corpus_dir):
     from rag.pipeline import Pipeline
+    from rag.store import Store
+    from tests.test_ingest import contents
 
     settings = make_settings(corpus_dir, tmp_path / "index", cache_dir=tmp_path / "cache")
-    Pipeline(settings).ingest(progress=False)
+    Pipeline(settings).ingest(progress=False)  # no export yet: sentence-transformers, then the export
     assert onnx_model.is_exported(onnx_model.folder(tmp_path / "cache", model_path(settings.model)))
+
+    # a new index of the same files, by a new `rag ingest` process: the export embeds, and
+    # torch (10 s of a cold ingest) is never imported
+    again = settings.replace(index=tmp_path / "again")
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith("RAG_")},
+           "RAG_CORPUS": str(corpus_dir), "RAG_INDEX": str(again.index), "RAG_CACHE_DIR": str(tmp_path / "cache")}
+    code = "import sys; from rag.cli import main; rc = main(['ingest', '-q']); print('torch' in sys.modules); sys.exit(rc)"
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, cwd=ROOT, timeout=300)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split()[-1] == "False"
+    assert contents(again) == contents(settings)
+    for name in ("chunks", "sentences"):
+        a, b = (getattr(Store(s), name).get(include=["embeddings"]) for s in (settings, again))
+        va, vb = dict(zip(a["ids"], a["embeddings"])), dict(zip(b["ids"], b["embeddings"]))
+        assert set(va) == set(vb) and len(va) > 10
+        assert max(float(np.abs(np.asarray(va[i]) - np.asarray(vb[i])).max()) for i in va) < 1e-4
+
+
+def test_a_long_ingest_switches_to_sentence_transformers_with_the_same_vectors(exported, tmp_path, corpus_dir):
+    """The first onnx_ingest_texts texts of a run go through the export, the rest through the
+    model (faster per text once loaded); a run under the limit never loads the model."""
+    from rag.pipeline import Pipeline
+    from rag.store import Store
+    from tests.test_ingest import contents
+
+    cache, _ = exported
+    short = Pipeline(make_settings(corpus_dir, tmp_path / "short", cache_dir=cache, onnx_ingest_texts=100_000))
+    short.ingest(progress=False)
+    assert short._embedder is None  # sentence-transformers never loaded
+    long = Pipeline(make_settings(corpus_dir, tmp_path / "long", cache_dir=cache, onnx_ingest_texts=40,
+                                  ingest_batch_texts=32))
+    seen = []
+    choose = long._ingest_encoder
+    long._ingest_encoder = lambda embedded: seen.append(type(choose(embedded)).__name__) or choose(embedded)
+    long.ingest(progress=False)
+    assert seen[0] == "OnnxEncoder" and seen[-1] == "SentenceTransformer"
+    assert contents(short.settings) == contents(long.settings)
+    for name in ("chunks", "sentences"):
+        a, b = (getattr(Store(p.settings), name).get(include=["embeddings"]) for p in (short, long))
+        va, vb = dict(zip(a["ids"], a["embeddings"])), dict(zip(b["ids"], b["embeddings"]))
+        assert max(float(np.abs(np.asarray(va[i]) - np.asarray(vb[i])).max()) for i in va) < 1e-4

@@ -78,7 +78,7 @@ def test_every_command_refuses_a_synthetic_index(synthetic_index, monkeypatch, c
     with pytest.raises(RagError, match="not a model"):
         Pipeline(synthetic_index).ask(QUESTION)
     with pytest.raises(RagError, match="not a model"):
-        Pipeline(synthetic_index.replace(onnx_questions=True)).ask(QUESTION)
+        Pipeline(synthetic_index.replace(onnx_encoder=True)).ask(QUESTION)
 
 
 def test_the_allowance_is_a_call_inside_the_process(synthetic_index, monkeypatch):
