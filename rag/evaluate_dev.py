@@ -96,8 +96,11 @@ def load_dev(path: Path = DEV_MANIFEST, only: list[str] | None = None) -> list[D
     return out
 
 
-def collect(settings: Settings, dev: list[DevCorpus], index_root: Path, progress: bool = True) -> dict[str, list[Case]]:
-    """Index every dev corpus (incrementally, under index_root/<name>) and prepare every question."""
+def collect(settings: Settings, dev: list[DevCorpus], index_root: Path, progress: bool = True,
+            built: dict | None = None) -> dict[str, list[Case]]:
+    """Index every dev corpus (incrementally, under index_root/<name>) and prepare every question.
+    ``built``: pipelines, by corpus name, whose index already holds that corpus under these
+    settings (a test session's seed index): brought up to date and used, not embedded again."""
     from tqdm import tqdm
 
     from rag.answer.writer import ExtractiveWriter
@@ -106,12 +109,16 @@ def collect(settings: Settings, dev: list[DevCorpus], index_root: Path, progress
     out: dict[str, list[Case]] = {}
     embedder = None
     for dc in dev:
-        s = settings.replace(corpus=dc.corpus, index=index_root / dc.name, collection=f"dev_{dc.name}",
-                             chroma_host="")
-        pipe = Pipeline(s, embedder=embedder)  # one model load for all corpora
+        pipe = (built or {}).get(dc.name)
+        if pipe is None:
+            pipe = Pipeline(settings.replace(corpus=dc.corpus, index=index_root / dc.name, collection=f"dev_{dc.name}",
+                                             chroma_host=""), embedder=embedder)  # one model load for all corpora
+        elif Path(pipe.settings.corpus).resolve() != Path(dc.corpus).resolve():
+            raise RagError(f"the index given for dev corpus {dc.name} holds {pipe.settings.corpus}, not {dc.corpus}")
         report = pipe.ingest(progress=False)
         embedder = pipe.embedder
         log.info("dev corpus %s: %s", dc.name, report.summary())
+        s = pipe.settings
         writer = ExtractiveWriter(s, pipe.embed)
         asked = [(item, dc.name) for item in dc.items] + _off_topic(dc, dev)
         cases = []

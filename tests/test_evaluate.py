@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -124,14 +125,18 @@ def items():
 
 
 @pytest.fixture(scope="module")
-def left_out(tmp_path_factory):
-    """Every dev corpus answered by a scorer fitted without it: what the CI gate reads."""
+def left_out(tmp_path_factory, seed_pipeline):
+    """Every dev corpus answered by a scorer fitted without it: what the CI gate reads. The
+    "news" corpus is the seeds: the session's seed index (same settings) serves it."""
     from rag.evaluate_dev import DEV_MANIFEST, collect, leave_one_out, load_dev
     from tests.conftest import make_settings
 
     dev = load_dev(ROOT / DEV_MANIFEST)
+    assert [d.name for d in dev if Path(d.corpus).resolve() == SEEDS.resolve()] == ["news"]
     settings = make_settings(SEEDS, tmp_path_factory.mktemp("dev") / "index")
-    return leave_one_out(collect(settings, dev, tmp_path_factory.mktemp("dev-index"), progress=False), settings)
+    assert seed_pipeline.settings == settings.replace(index=seed_pipeline.settings.index)
+    return leave_one_out(collect(settings, dev, tmp_path_factory.mktemp("dev-index"), progress=False,
+                                 built={"news": seed_pipeline}), settings)
 
 
 @pytest.fixture(scope="module")
@@ -301,3 +306,17 @@ def test_cli_dev_eval_reports_left_out_first_and_fit_writes_a_scorer(tmp_path, m
     assert (out / "left_out.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     fitted = load(scorer)
     assert fitted.meta["corpora"] == ["bikes", "tea"] and 0.0 < fitted.threshold < 1.0
+
+
+def test_a_given_index_of_another_folder_is_refused(tmp_path, corpus_dir):
+    """collect's ``built`` reuses an index for a dev corpus only if it holds that folder."""
+    from rag.errors import RagError
+    from rag.evaluate_dev import DEV_MANIFEST, collect, load_dev
+    from rag.pipeline import Pipeline
+    from tests.conftest import make_settings
+
+    dev = load_dev(ROOT / DEV_MANIFEST, only=["news", "notes"])
+    other = Pipeline(make_settings(corpus_dir, tmp_path / "index"))
+    with pytest.raises(RagError, match="holds"):
+        collect(other.settings, dev, tmp_path / "dev", progress=False, built={"news": other})
+    assert not (tmp_path / "index").exists() and not (tmp_path / "dev").exists()
