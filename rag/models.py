@@ -67,8 +67,17 @@ def load_embedder(name: str, batch_size: int = 32) -> "BaseEmbedding":
     return _load_model(name, batch_size)
 
 
+def is_loaded(name: str) -> bool:
+    """Whether this process has loaded the model already (then it is free to use)."""
+    return name in _LOADED
+
+
+_LOADED: set[str] = set()
+
+
 @functools.lru_cache(maxsize=4)
 def _load_model(name: str, batch_size: int) -> "BaseEmbedding":
+    _LOADED.add(name)
     offline.setup()
     path = model_path(name)
     import transformers

@@ -156,12 +156,14 @@ class Pipeline:
     def _ingest_encoder(self, embedded: int):
         """The ONNX export once it exists, for a run's first ``onnx_ingest_texts`` texts: the
         common ingest (a few changed files) then never imports torch, ~9 s of its start; past
-        that, sentence-transformers, faster per text (bench/encoders.py measures both). Same
-        vectors either way (tests/test_onnx_model.py). Before the export exists, or for a
-        model handed in (the benchmark's stand-in), the model; the first ingest exports it."""
-        from rag.models import sentence_model
+        that, sentence-transformers, faster per text (bench/encoders.py measures both), and
+        so whenever this process has loaded it already. Same vectors either way
+        (tests/test_onnx_model.py). Before the export exists, or for a model handed in (the
+        benchmark's stand-in), the model; the first ingest exports it."""
+        from rag.models import is_loaded, sentence_model
 
-        if self._embedder is None and embedded < self.settings.onnx_ingest_texts:
+        if self._embedder is None and embedded < self.settings.onnx_ingest_texts \
+                and not is_loaded(self.settings.model):
             encoder = self._onnx_encoder()
             if encoder is not None:
                 return encoder
