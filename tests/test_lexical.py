@@ -71,3 +71,32 @@ def test_cold_ask_loads_the_saved_index(built):
 def test_server_mode_keeps_its_copy_in_the_cache(tmp_path):
     s = make_settings(tmp_path, tmp_path / "index", chroma_host="10.0.0.1", chroma_port=8123, cache_dir=tmp_path / "c")
     assert folder(s) == tmp_path / "c" / "bm25" / "10.0.0.1_8123" / s.collection
+
+
+def test_the_signature_reads_no_count_unless_a_write_is_open_and_catches_an_unstamped_one(built):
+    """generation() is one request in the steady state; a writer marks the collection before
+    its first row, so rows that land after a reader's copy (an ingest killed before it could
+    stamp its batch) still change the signature, through the count, until a stamp ends it."""
+    settings, reader = built
+    key = reader.generation()
+    assert key[2] == -1  # no count read
+    row = reader.chunks.get(limit=1, include=["embeddings", "documents", "metadatas"])
+    writer = Store(settings)  # as another process would hold it
+
+    def add(n):
+        writer.add("chunks", [f"{row['ids'][0]}-copy{n}"], [list(row["embeddings"][0])], row["documents"],
+                   row["metadatas"])
+
+    add(1)
+    during = reader.generation()
+    assert during[1] != key[1] and during[2] == key_count(reader) > 0
+    add(2)  # no new stamp: the writer's mark is up already; the count tells
+    later = reader.generation()
+    assert later[1] == during[1] and later[2] == during[2] + 1
+    writer.bump_generation("now")
+    done = reader.generation()
+    assert done[2] == -1 and done[1] not in (key[1], during[1])
+
+
+def key_count(store) -> int:
+    return store.chunks.count()

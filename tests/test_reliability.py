@@ -151,7 +151,11 @@ def test_ingest_killed_at_several_points_then_rerun_equals_a_clean_build(tmp_pat
     clean = make_settings(corpus, tmp_path / "clean", embed_batch_size=int(BATCH))
     _forget_client(index)  # no client of this process may predate the killed runs' writes
     final = Pipeline(resumed).ingest(progress=False)
-    assert final.added + final.updated > 0 and not final.failed, final.summary()
+    # the random kill may land after the last batch was written (while BM25 is saved): then
+    # nothing is left to do here, and the comparison with a clean build is the whole check
+    # (steps 1 and 2 left work undone by construction; the next test resumes for certain)
+    files = sum(1 for f in corpus.iterdir() if f.is_file())
+    assert final.added + final.updated + final.unchanged == files and not final.failed, final.summary()
 
     Pipeline(clean).ingest(progress=False)
     got, want = index_contents(resumed), index_contents(clean)
