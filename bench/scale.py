@@ -147,6 +147,8 @@ def worker_chat(a: dict) -> dict:
 
     synthetic.allow()
     os.environ.update({**synthetic.ENV, "RAG_INDEX": a["index"], "RAG_CORPUS": a["corpus"]})
+    if a.get("chroma_port"):  # server mode: the same collection, served by `chroma run`
+        os.environ.update({"RAG_CHROMA_HOST": "127.0.0.1", "RAG_CHROMA_PORT": str(a["chroma_port"])})
     from rag.cli import main
 
     return {"rc": main(["chat", "--port", str(a["port"])])}
@@ -232,14 +234,26 @@ def cold_asks(index: Path, corpus: Path, runs: int) -> dict:
             "all_s": walls, "cold_ask_peak_rss_mb": got["peak_rss_mb"]}
 
 
-def chat_memory(index: Path, corpus: Path, log) -> dict:
+def server_chat_memory(index: Path, corpus: Path, log) -> dict:
+    """The same chat against a Chroma server holding the same files (`chroma run --path` on
+    the index the embedded steps built): the client's memory, and the server's."""
+    from bench.chroma_server import ChromaServer
+
+    with ChromaServer(index) as server:
+        chat = chat_memory(index, corpus, log, chroma_port=server.port)
+        mem = proc_memory_mb(server.proc.pid)
+    return {"server_" + k: v for k, v in chat.items()} | {"chroma_server_rss_mb": mem["VmRSS"]}
+
+
+def chat_memory(index: Path, corpus: Path, log, chroma_port: int = 0) -> dict:
     """Start `rag chat` on the index, ask one question through its API, read its memory."""
     from bench.chroma_server import free_port
 
     port = free_port()
     out_file = WORK / f"chat-{port}.log"
+    args = {"index": str(index), "corpus": str(corpus), "port": port, "chroma_port": chroma_port}
     with open(out_file, "wb") as sink:
-        proc = subprocess.Popen(_worker_cmd("synth-chat", {"index": str(index), "corpus": str(corpus), "port": port}),
+        proc = subprocess.Popen(_worker_cmd("synth-chat", args),
                                 cwd=ROOT, env=_env(), stdout=sink, stderr=subprocess.STDOUT,
                                 start_new_session=True)
     try:
@@ -326,6 +340,9 @@ def measure(k: int, repeats: int, coldstart_runs: int, log) -> dict:
         f"{cold['cold_ask_s']:.2f} s (BM25 load {cold['bm25_load_s']:.2f} s)")
     chat = chat_memory(index, corpus, log)
     log(f"[{k}x] chat RSS {chat['chat_rss_mb']:.0f} MB (high-water {chat['chat_hwm_mb']:.0f} MB)")
+    served = server_chat_memory(index, corpus, log)
+    log(f"[{k}x] server mode: chat RSS {served['server_chat_rss_mb']:.0f} MB (started "
+        f"{served['server_chat_rss_started_mb']:.0f}), chroma run {served['chroma_server_rss_mb']:.0f} MB")
     r = {"size": k, "ingest_peak_rss_mb": ing["peak_rss_mb"], "ingest_s": ing["ingest_s"], "index_mb": du_mb(index),
          "cold_ask_s": cold["cold_ask_s"], "bm25_load_s": cold["bm25_load_s"],
          "retrieve_p50_ms": pct(q["retrieve"], 50), "floor_p50_ms": pct(q["floor"], 50),
@@ -333,7 +350,7 @@ def measure(k: int, repeats: int, coldstart_runs: int, log) -> dict:
          "vector_p50_ms": pct(q["vector"], 50), "bm25_p50_ms": pct(q["bm25"], 50),
          "signature_p50_ms": pct(q["signature"], 50),
          "retrieve_over_floor": pct(q["retrieve"], 50) / pct(q["floor"], 50),
-         **chat, "cold_ask_all_s": cold["all_s"], "cold_ask_peak_rss_mb": cold["cold_ask_peak_rss_mb"],
+         **chat, **served, "cold_ask_all_s": cold["all_s"], "cold_ask_peak_rss_mb": cold["cold_ask_peak_rss_mb"],
          "query_worker_peak_rss_mb": q["peak_rss_mb"], "chars": manifest["chars"], "files": manifest["files"],
          "chunks": ing["chunks"], "sentences": ing["sentences"], "records": ing["records"],
          "records_per_s": ing["records"] / ing["ingest_s"], "synthetic_encode_s": ing["encode_s"],
