@@ -54,7 +54,7 @@ def where_path(path: str) -> dict:
 class Store:
     def __init__(self, settings: Settings, create: bool = False, check: bool = True):
         self.settings = settings
-        self._writing = False  # this process has changed rows since its last stamp
+        self._writing = ""  # this process's mark, while it has changed rows since its last stamp
         self.client = _connect(settings)
         self.chunks = self._collection(settings.collection, create)
         self.sentences = self._collection(settings.collection + "_sentences", create)
@@ -182,11 +182,14 @@ class Store:
         Retrieval calls this once per question to know whether its BM25 index is stale, so
         it must stay O(1): one small request, however large the corpus. The id changes when
         a process rebuilt the collection; the stamp when a write begins and again when its
-        batch is done (random tokens, so two writers cannot produce the same value). Between
-        the two the collection carries a "writing" mark, and only then is the count read
-        (Chroma's count grows with the collection: 23 ms at 1,000x the seeds): it catches rows
-        that land after a reader's copy, and an ingest killed mid-batch leaves the mark up,
-        so those rows are never trusted to a stale copy.
+        batch is done (random tokens, so two writers cannot produce the same value). A writer
+        puts its token in ``rag_writing`` before its first row and in ``rag_done`` with the
+        batch's stamp; only while they differ is the count read (Chroma's count grows with
+        the collection: 23 ms at 1,000x the seeds). It catches rows that land after a reader's
+        copy, and an ingest killed mid-batch leaves the two different, so those rows are never
+        trusted to a stale copy. Two ingests at once: the later one's mark stands until it is
+        done; if it finishes first and the earlier one is then killed mid-batch, that batch's
+        last rows can go unnoticed until the next write (the one hole left; said in the README).
         """
         col = self._collection(self.settings.collection, create=False)
         if col is None:  # dropped by another process, e.g. mid-rebuild
@@ -194,7 +197,8 @@ class Store:
             self.require()
         meta = col.metadata or {}
         stamp = str(meta.get("rag_stamp") or meta.get("rag_generation", 0))
-        return str(col.id), stamp, _call(self.settings, col.count) if meta.get("rag_writing") else -1
+        open_write = meta.get("rag_writing", "") != meta.get("rag_done", "")
+        return str(col.id), stamp, _call(self.settings, col.count) if open_write else -1
 
     def refresh(self, signature: tuple) -> bool:
         """Reopen the collections if another process recreated them (``rag ingest --rebuild``):
@@ -310,16 +314,19 @@ class Store:
     def _mark_writing(self) -> None:
         """Before this process's first change since its last stamp: see generation()."""
         if not self._writing:
-            self._stamp(rag_writing=uuid.uuid4().hex[:16])
-            self._writing = True
+            self._writing = uuid.uuid4().hex[:16]
+            self._stamp(rag_writing=self._writing)
 
     def bump_generation(self, built_at: str) -> None:
-        """After a batch is written: a new stamp, and the writing mark taken down."""
-        self._stamp(rag_writing="", rag_built_at=built_at)
-        self._writing = False
+        """After a batch is written: a new stamp, and this writer's mark answered."""
+        self._stamp(rag_built_at=built_at, **({"rag_done": self._writing} if self._writing else {}))
+        self._writing = ""
 
     def _stamp(self, **values) -> None:
-        meta = dict(self.chunks.metadata or {})
+        # the collection's metadata as it is now, not as this object last saw it: another
+        # process's mark must survive this write
+        current = self._collection(self.settings.collection, create=False) or self.chunks
+        meta = dict(current.metadata or {})
         meta.pop("hnsw:space", None)  # fixed at creation; Chroma refuses it in modify()
         meta["rag_generation"] = int(meta.get("rag_generation", 0)) + 1
         meta["rag_stamp"] = uuid.uuid4().hex[:16]

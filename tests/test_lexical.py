@@ -83,9 +83,9 @@ def test_the_signature_reads_no_count_unless_a_write_is_open_and_catches_an_unst
     row = reader.chunks.get(limit=1, include=["embeddings", "documents", "metadatas"])
     writer = Store(settings)  # as another process would hold it
 
-    def add(n):
-        writer.add("chunks", [f"{row['ids'][0]}-copy{n}"], [list(row["embeddings"][0])], row["documents"],
-                   row["metadatas"])
+    def add(n, by=writer):
+        by.add("chunks", [f"{row['ids'][0]}-copy{n}"], [list(row["embeddings"][0])], row["documents"],
+               row["metadatas"])
 
     add(1)
     during = reader.generation()
@@ -96,6 +96,17 @@ def test_the_signature_reads_no_count_unless_a_write_is_open_and_catches_an_unst
     writer.bump_generation("now")
     done = reader.generation()
     assert done[2] == -1 and done[1] not in (key[1], during[1])
+
+    # two writers at once: the first one's stamp does not hide the second one's open write
+    other = Store(settings)
+    add(3)
+    add(4, by=other)
+    writer.bump_generation("now")
+    assert reader.generation()[2] == key_count(reader)
+    add(5, by=other)
+    assert reader.generation()[2] == key_count(reader)
+    other.bump_generation("now")
+    assert reader.generation()[2] == -1
 
 
 def key_count(store) -> int:
