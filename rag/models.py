@@ -77,7 +77,6 @@ _LOADED: set[str] = set()
 
 @functools.lru_cache(maxsize=4)
 def _load_model(name: str, batch_size: int) -> "BaseEmbedding":
-    _LOADED.add(name)
     offline.setup()
     path = model_path(name)
     import transformers
@@ -85,6 +84,7 @@ def _load_model(name: str, batch_size: int) -> "BaseEmbedding":
 
     transformers.utils.logging.disable_progress_bar()  # the weight-loading bar on every start
     model = SentenceTransformer(str(path), device="cpu")
+    _LOADED.add(name)  # only once it loaded: a failed load must not steer ingest away from ONNX
     return embedding_over(model, name, batch_size)
 
 
