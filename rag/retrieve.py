@@ -1,12 +1,13 @@
 """Hybrid retrieval: BM25 and dense search over the Chroma collection, fused, de-duplicated.
 
 Composed from LlamaIndex parts (VectorIndexRetriever over ChromaVectorStore,
-BM25Retriever, QueryFusionRetriever with reciprocal-rank fusion). Two pieces are ours:
-the near-duplicate collapser (LlamaIndex only drops exact id/hash repeats, and the
-seed corpus repeats whole paragraphs inside differently-cut chunks) and the BM25 cache
-keyed by the collection's generation, so BM25 is rebuilt when ingest changed the
-collection, from the collection itself (which works the same against a Chroma server),
-and never per question.
+BM25Retriever, each a BaseRetriever). Three pieces are ours: the reciprocal-rank fusion
+(``FusedRetriever``: LlamaIndex's keys hits by a content hash the two sides never agree
+on, see there), the near-duplicate collapser (LlamaIndex only drops exact id/hash
+repeats, and the seed corpus repeats whole paragraphs inside differently-cut chunks) and
+the BM25 cache keyed by the collection's generation, so BM25 is rebuilt when ingest
+changed the collection, from the collection itself (which works the same against a
+Chroma server), and never per question.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import logging
 import re
 import threading
 
+from llama_index.core.base.base_retriever import BaseRetriever
 from llama_index.core.bridge.pydantic import Field
 from llama_index.core.postprocessor.types import BaseNodePostprocessor
 from llama_index.core.schema import NodeWithScore, QueryBundle, TextNode
@@ -98,6 +100,37 @@ def _node(id_: str, text: str, meta: dict) -> TextNode:
                     excluded_llm_metadata_keys=list(meta))
 
 
+class FusedRetriever(BaseRetriever):
+    """Reciprocal-rank fusion (Cormack et al. 2009, k = 60) of several retrievers' hits, by
+    node id: a hit's score is the sum of 1 / (60 + rank) over the retrievers that returned it.
+
+    Why not LlamaIndex's QueryFusionRetriever: it keys hits by ``node.hash``, a digest of
+    the text and ``str(metadata)``, and a chunk comes back from Chroma and from BM25 with
+    the same metadata in another key order -- so its two copies never merged, and a chunk
+    both sides found ranked as if one side alone had (all 222 hits the two sides shared on
+    the 26 seed questions hashed differently). Built per question, it also cost ~0.5 ms in
+    set-up (it resolves an LLM for query generation, unused here) and ~0.5 ms in hashing.
+    """
+
+    def __init__(self, retrievers: list[BaseRetriever], top_k: int, k0: float = 60.0):
+        super().__init__()
+        self._retrievers = retrievers
+        self._top_k = top_k
+        self._k0 = k0
+
+    def _retrieve(self, query_bundle: QueryBundle) -> list[NodeWithScore]:
+        score: dict[str, float] = {}
+        first: dict[str, NodeWithScore] = {}
+        for retriever in self._retrievers:
+            hits = sorted(retriever.retrieve(query_bundle), key=lambda n: n.score or 0.0, reverse=True)
+            for rank, hit in enumerate(hits):
+                id_ = hit.node.node_id
+                first.setdefault(id_, hit)
+                score[id_] = score.get(id_, 0.0) + 1.0 / (self._k0 + rank)
+        best = sorted(score, key=score.__getitem__, reverse=True)[: self._top_k]  # stable: ties keep first-seen order
+        return [NodeWithScore(node=first[i].node, score=score[i]) for i in best]
+
+
 class Retriever:
     """What the pipeline asks for passages. Thread-safe: the chat serves many users."""
 
@@ -136,14 +169,7 @@ class Retriever:
         return self._lexical.retriever(key, k)
 
     def _fused(self, k: int):
-        from llama_index.core.llms import MockLLM
-        from llama_index.core.retrievers import QueryFusionRetriever
-
-        # llm=MockLLM(): with num_queries=1 no query is generated, but LlamaIndex would
-        # otherwise resolve its default LLM (OpenAI) and fail offline.
-        return QueryFusionRetriever([self._dense(k), self._bm25_retriever(k)], llm=MockLLM(),
-                                    mode="reciprocal_rerank", num_queries=1, similarity_top_k=k,
-                                    use_async=False)
+        return FusedRetriever([self._dense(k), self._bm25_retriever(k)], top_k=k)
 
     # each of rag.config.RETRIEVAL_MODES, by the method that builds its retriever
     BUILDERS = {"hybrid": "_fused", "dense": "_dense", "bm25": "_bm25_retriever"}

@@ -80,3 +80,30 @@ def test_default_collapser_uses_the_settings_overlap():
     assert [n.node.node_id for n in kept] == ["n0"] and kept[0].node.metadata["also_in"][0]["file"] == "1.txt"
     strict = NearDuplicateCollapser.from_settings(Settings(dedup_overlap=0.6))
     assert len(strict.postprocess_nodes(_nodes(a, b))) == 2
+
+
+def test_hybrid_fuses_by_reciprocal_rank_summed_over_both_sides(seed_pipeline):
+    """A chunk both sides found scores 1/(60+r_dense) + 1/(60+r_bm25). LlamaIndex's fusion keyed
+    hits by a hash of text and str(metadata), which differed between the two sides' copies of
+    one chunk, so the sum never happened and shared hits scored as one side's alone."""
+    from llama_index.core.schema import QueryBundle
+
+    _, retriever = seed_pipeline._open()
+    k = 20
+    shared = 0
+    for q in ANSWERABLE:
+        bundle = QueryBundle(q, embedding=seed_pipeline.embed(q))
+        expected: dict[str, float] = {}
+        for side in ("dense", "bm25"):
+            hits = sorted(retriever.component(side, k).retrieve(bundle), key=lambda n: n.score, reverse=True)
+            for rank, hit in enumerate(hits):
+                shared += hit.node.node_id in expected
+                expected[hit.node.node_id] = expected.get(hit.node.node_id, 0.0) + 1 / (60 + rank)
+        fused = retriever.component("hybrid", k).retrieve(bundle)
+        ids = [n.node.node_id for n in fused]
+        assert len(ids) == len(set(ids)) == min(k, len(expected))
+        assert [n.score for n in fused] == sorted(n.score for n in fused)[::-1]
+        for n in fused:
+            assert n.score == pytest.approx(expected[n.node.node_id])
+        assert sorted(expected.values(), reverse=True)[:k] == pytest.approx([n.score for n in fused])
+    assert shared > len(ANSWERABLE)  # the sum was exercised, not only single-side hits
