@@ -323,7 +323,23 @@ def kill_resume(k: int, corpus: Path, clean: Path, clean_wall: float, log) -> di
             "resumed_contents": got, "clean_contents": want}
 
 
-def measure(k: int, repeats: int, coldstart_runs: int, log) -> dict:
+def reused_ingest(earlier: dict, index: Path, corpus: Path) -> dict:
+    """The ingest figures of the run that built ``index`` (``--reuse-ingest``), once the index
+    is checked to be that build: same corpus size, same chunk and sentence counts.
+
+    Why: at 1000x an ingest takes an hour here; measuring a change of the query path should
+    not cost another one. Only ingest's own figures are carried over, and said to be."""
+    got, _ = run_worker("synth-contents", {"corpus": str(corpus), "index": str(index)})
+    counts = {name: got[name]["count"] for name in ("chunks", "sentences")}
+    want = {name: earlier[name] for name in ("chunks", "sentences")}
+    if counts != want:
+        raise SystemExit(f"--reuse-ingest: {index} holds {counts}, the earlier run built {want}")
+    return {"ingest_s": earlier["ingest_s"], "encode_s": earlier["synthetic_encode_s"], "records": earlier["records"],
+            "peak_rss_mb": earlier["ingest_peak_rss_mb"], "chunks": earlier["chunks"],
+            "sentences": earlier["sentences"], "wall_s": earlier["ingest_wall_s"]}
+
+
+def measure(k: int, repeats: int, coldstart_runs: int, log, reused: dict | None = None) -> dict:
     import shutil
 
     from bench.corpus import build
@@ -332,9 +348,13 @@ def measure(k: int, repeats: int, coldstart_runs: int, log) -> dict:
     corpus, manifest = build(k)
     log(f"[{k}x] corpus {manifest['chars']:,} chars in {manifest['files']} files ({time.perf_counter() - t:.0f} s)")
     index = WORK / f"{k}x-synthetic"
-    shutil.rmtree(index, ignore_errors=True)
-    WORK.mkdir(parents=True, exist_ok=True)
-    ing, _ = run_worker("synth-ingest", {"corpus": str(corpus), "index": str(index)})
+    if reused is not None:
+        ing = reused_ingest(reused, index, corpus)
+        log(f"[{k}x] index kept from the run of {reused['run']}: its ingest figures are that run's")
+    else:
+        shutil.rmtree(index, ignore_errors=True)
+        WORK.mkdir(parents=True, exist_ok=True)
+        ing, _ = run_worker("synth-ingest", {"corpus": str(corpus), "index": str(index)})
     log(f"[{k}x] ingest {ing['ingest_s']:.1f} s (+{ing['encode_s']:.1f} s synthetic encode), {ing['records']:,} "
         f"records, peak RSS {ing['peak_rss_mb']:.0f} MB")
     q, _ = run_worker("synth-query", {"corpus": str(corpus), "index": str(index), "repeats": repeats})
@@ -358,6 +378,8 @@ def measure(k: int, repeats: int, coldstart_runs: int, log) -> dict:
          "chunks": ing["chunks"], "sentences": ing["sentences"], "records": ing["records"],
          "records_per_s": ing["records"] / ing["ingest_s"], "synthetic_encode_s": ing["encode_s"],
          "questions_timed": len(q["retrieve"]), "ingest_wall_s": ing["wall_s"]}
+    if reused is not None:
+        r["ingest_from_run"] = reused["run"]
     return r
 
 
@@ -450,7 +472,7 @@ def report(results: list[dict], as_json: bool, plot_path: Path) -> None:
 
 
 def main(sizes: list[int], repeats: int, coldstart_runs: int, with_kill_resume: bool, as_json: bool,
-         merge: list[Path] | None = None) -> int:
+         merge: list[Path] | None = None, reuse: Path | None = None) -> int:
     log = lambda msg: print(msg, file=sys.stderr, flush=True)  # noqa: E731
     OUT.mkdir(parents=True, exist_ok=True)
     if merge:
@@ -470,8 +492,12 @@ def main(sizes: list[int], repeats: int, coldstart_runs: int, with_kill_resume: 
         for name in (f"synthetic-{stamp}.json", "synthetic-latest.json"):
             (OUT / name).write_text(json.dumps(run, indent=1))
 
+    earlier = {}
+    if reuse is not None:  # --reuse-ingest: sizes that run built keep their index and its ingest figures
+        built = json.loads(reuse.read_text())
+        earlier = {r["size"]: {**r, "run": f"{reuse.name} ({built['started']})"} for r in built["sizes"]}
     for k in sizes:
-        run["sizes"].append(measure(k, repeats, max(coldstart_runs, 1), log))
+        run["sizes"].append(measure(k, repeats, max(coldstart_runs, 1), log, reused=earlier.get(k)))
         save()
         if with_kill_resume:
             r = run["sizes"][-1]
