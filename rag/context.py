@@ -118,7 +118,7 @@ class DocumentContext:
         self.heads = file_headings(text, structure)
         self._starts = [h.start for h in self.heads]
         first = next((ln.strip() for ln in text.split("\n") if ln.strip()), "")
-        self.title = title[:100] if title else _MD.sub(r"\2", first)[:100] if len(first) <= 120 else ""
+        self.title = title[:100] if title else _MD.sub(r"\2", first)[:100] if _titular(first) else ""
 
     def path_at(self, offset: int) -> list[str]:
         """Headings enclosing ``offset``: the last heading of each level above it."""
@@ -137,6 +137,19 @@ class DocumentContext:
             if piece and piece not in parts:
                 parts.append(piece)
         return " | ".join(parts)[:HEADER_MAX_CHARS]
+
+
+def _titular(line: str) -> bool:
+    """Can a file's first line stand as its title? Short, and marked as a heading or not a
+    sentence ended by a full stop. A one-line note ("The canteen serves soup on Fridays.")
+    otherwise became its own title: its one sentence then looked like a heading, and its
+    words like the header's rather than its own (rag.answer.features: is_heading,
+    cover_body). No file of the seeds or the dev corpora starts with such a line.
+    """
+    if len(line) > 120:
+        return False
+    marked = _MD.match(line) is not None  # "# Notes." is a heading whatever it ends with
+    return marked or not (line.endswith(".") and not line.endswith("..."))  # "Part 1..." stays
 
 
 def indexed_text(header: str, text: str) -> str:

@@ -56,3 +56,13 @@ def test_header_carries_title_and_heading_path():
 def test_indexed_text_puts_the_header_first_and_keeps_the_text():
     assert indexed_text("grep 3.8", "The -P option") == "grep 3.8\nThe -P option"
     assert indexed_text("", "plain") == "plain"
+
+
+def test_a_first_line_that_is_a_sentence_is_not_the_title():
+    """A one-line note became its own title, so its sentence looked like a heading (the
+    concurrency test's "canteen serves soup" note was then passed over for another line)."""
+    note = DocumentContext("extra.md", "The Harwell depot canteen serves soup on Fridays.\n")
+    assert note.title == "" and note.header(0) == "extra"
+    assert DocumentContext("a.txt", "Field Handbook\n\nText.").title == "Field Handbook"
+    assert DocumentContext("b.txt", "Chapter 1...\n\nText.").title == "Chapter 1..."
+    assert DocumentContext("c.md", "# Notes.\n\nText.").title == "Notes."  # a marked heading stays one
