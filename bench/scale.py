@@ -58,7 +58,9 @@ def worker_ingest(a: dict) -> dict:
     from rag.pipeline import Pipeline
     from rag.store import Store
 
-    s = synthetic.settings(a["corpus"], a["index"], ingest_hold_file=a.get("hold", ""))
+    server = {"chroma_host": "127.0.0.1", "chroma_port": a["chroma_port"],
+              "cache_dir": a["cache_dir"]} if a.get("chroma_port") else {}
+    s = synthetic.settings(a["corpus"], a["index"], ingest_hold_file=a.get("hold", ""), **server)
     if a.get("hold"):
         logging.getLogger("rag.ingest").setLevel(logging.INFO)  # the "holding" line the parent waits for
     emb = synthetic.embedder(s.embed_batch_size)
@@ -338,6 +340,28 @@ def kill_resume(k: int, corpus: Path, clean: Path, clean_wall: float, log) -> di
             "resumed_contents": got, "clean_contents": want}
 
 
+def server_ingest(k: int, corpus: Path, log) -> dict:
+    """The same ingest as a client of `chroma run` (``--server-ingest``): the client's peak
+    RSS (what is left in `rag ingest` once the HNSW index lives in the server) and the
+    server's. Into a folder of its own, deleted afterwards."""
+    from bench.chroma_server import ChromaServer
+
+    folder = WORK / f"{k}x-synthetic-served"
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    with ChromaServer(folder) as server:
+        cache = WORK / f"client-cache-{server.port}"
+        ing, _ = run_worker("synth-ingest", {"corpus": str(corpus), "index": str(folder / "unused"),
+                                             "chroma_port": server.port, "cache_dir": str(cache)})
+        mem = proc_memory_mb(server.proc.pid)
+    shutil.rmtree(cache, ignore_errors=True)
+    shutil.rmtree(folder, ignore_errors=True)
+    log(f"[{k}x] server-mode ingest {ing['ingest_s']:.1f} s, client peak RSS {ing['peak_rss_mb']:.0f} MB, "
+        f"chroma run {mem['VmHWM']:.0f} MB at its peak")
+    return {"server_ingest_s": ing["ingest_s"], "server_ingest_client_peak_rss_mb": ing["peak_rss_mb"],
+            "server_ingest_chroma_peak_rss_mb": mem["VmHWM"], "server_ingest_records": ing["records"]}
+
+
 def reused_ingest(earlier: dict, index: Path, corpus: Path) -> dict:
     """The ingest figures of the run that built ``index`` (``--reuse-ingest``), once the index
     is checked to be that build: same corpus size, same chunk and sentence counts.
@@ -354,7 +378,8 @@ def reused_ingest(earlier: dict, index: Path, corpus: Path) -> dict:
             "sentences": earlier["sentences"], "wall_s": earlier["ingest_wall_s"]}
 
 
-def measure(k: int, repeats: int, coldstart_runs: int, log, reused: dict | None = None) -> dict:
+def measure(k: int, repeats: int, coldstart_runs: int, log, reused: dict | None = None,
+            with_server_ingest: bool = False) -> dict:
     import shutil
 
     from bench.corpus import build
@@ -395,6 +420,8 @@ def measure(k: int, repeats: int, coldstart_runs: int, log, reused: dict | None 
          "questions_timed": len(q["retrieve"]), "ingest_wall_s": ing["wall_s"]}
     if reused is not None:
         r["ingest_from_run"] = reused["run"]
+    if with_server_ingest:
+        r.update(server_ingest(k, corpus, log))
     return r
 
 
@@ -430,6 +457,11 @@ def targets(results: list[dict]) -> list[str]:
             if k in by:
                 ratio = by[k]["ingest_peak_rss_mb"] / by[10]["ingest_peak_rss_mb"]
                 out.append(f"ingest peak RSS {k}x / 10x = {ratio:.2f} (target <= 1.2): {'met' if ratio <= 1.2 else 'NOT met'}")
+    served = [r for r in results if "server_ingest_client_peak_rss_mb" in r]
+    if served:
+        out.append("server-mode ingest, client peak RSS: " + ", ".join(
+            f"{r['size']}x {r['server_ingest_client_peak_rss_mb']:.0f} MB (chroma run "
+            f"{r['server_ingest_chroma_peak_rss_mb']:.0f} MB)" for r in served))
     if 1 in by and 1000 in by:
         limit = 1.5 * by[1]["cold_ask_s"] + by[1000]["bm25_load_s"]
         out.append(f"cold ask 1000x {by[1000]['cold_ask_s']:.2f} s vs 1.5 x 1x ({by[1]['cold_ask_s']:.2f} s) + BM25 load "
@@ -500,7 +532,7 @@ def report(results: list[dict], as_json: bool, plot_path: Path) -> None:
 
 
 def main(sizes: list[int], repeats: int, coldstart_runs: int, with_kill_resume: bool, as_json: bool,
-         merge: list[Path] | None = None, reuse: Path | None = None) -> int:
+         merge: list[Path] | None = None, reuse: Path | None = None, with_server_ingest: bool = False) -> int:
     log = lambda msg: print(msg, file=sys.stderr, flush=True)  # noqa: E731
     OUT.mkdir(parents=True, exist_ok=True)
     if merge:
@@ -525,7 +557,8 @@ def main(sizes: list[int], repeats: int, coldstart_runs: int, with_kill_resume: 
         built = json.loads(reuse.read_text())
         earlier = {r["size"]: {**r, "run": f"{reuse.name} ({built['started']})"} for r in built["sizes"]}
     for k in sizes:
-        run["sizes"].append(measure(k, repeats, max(coldstart_runs, 1), log, reused=earlier.get(k)))
+        run["sizes"].append(measure(k, repeats, max(coldstart_runs, 1), log, reused=earlier.get(k),
+                                    with_server_ingest=with_server_ingest))
         save()
         if with_kill_resume:
             r = run["sizes"][-1]
