@@ -43,6 +43,22 @@ def test_linear_model_is_monotone_in_a_good_feature():
     assert m.proba(hi)[0] > m.proba(lo)[0]
 
 
+def test_linear_model_does_not_extrapolate_past_its_training_range(tmp_path):
+    """End to end, tests/test_ingest.py's one-line note ("Quokkas run the cafeteria on
+    Tuesdays.") beside a news article was refused without the clip (rag.answer.scorer.Linear)."""
+    rng = np.random.default_rng(4)
+    Z = rng.random((400, len(QUESTION_FEATURES)))
+    y = (Z[:, 0] - Z[:, 1] > 0).astype(float)  # feature 1 weighs against
+    m = fit_linear(Z, y, QUESTION_FEATURES)
+    edge, far = Z[:1].copy(), Z[:1].copy()
+    edge[0, 1], far[0, 1] = Z[:, 1].max(), 50.0  # far beyond anything seen in fitting
+    assert m.proba(far)[0] == pytest.approx(m.proba(edge)[0]) and m.proba(far)[0] > 0.01
+    # the range is saved with the scorer and read back
+    (tmp_path / "s.json").write_text(json.dumps(m.to_dict()), encoding="utf-8")
+    back = type(m).from_dict(json.loads((tmp_path / "s.json").read_text(encoding="utf-8")), QUESTION_FEATURES)
+    assert back.proba(far)[0] == pytest.approx(m.proba(far)[0], abs=1e-4)  # to_dict rounds to 6 places
+
+
 def test_shipped_scorer_loads_and_a_foreign_one_is_refused(tmp_path):
     scorer = load(DEFAULT_PATH)
     assert 0.0 < scorer.threshold < 1.0 and scorer.meta["corpora"]

@@ -24,33 +24,50 @@ MAX_FALSE_REFUSALS = 0.05  # the refusal threshold is the strictest that keeps t
 
 @dataclass
 class Linear:
-    """Standardise, then a linear logit: what a fitted LogisticRegression reduces to."""
+    """Clip to the range seen in fitting, standardise, then a linear logit: a fitted
+    LogisticRegression, kept from extrapolating.
+
+    Why the clip: a linear model takes a feature far beyond its training range at its word.
+    A one-line note beside a news article made the note's sentence stand out from the pool
+    as no dev question's best unit did (top_dense_z 7.5), and a refit with a negative weight
+    on it refused "Who runs the cafeteria on Tuesdays?" over "Quokkas run the cafeteria on
+    Tuesdays." (P 0.24). ``low``/``high`` are the training minimum and maximum, saved with
+    the scorer; a file without them is not clipped.
+    """
 
     names: tuple
     mean: np.ndarray
     scale: np.ndarray
     coef: np.ndarray
     intercept: float
+    low: np.ndarray | None = None
+    high: np.ndarray | None = None
 
     def logit(self, X: np.ndarray) -> np.ndarray:
         X = np.atleast_2d(X)
+        if self.low is not None:
+            X = np.clip(X, self.low, self.high)
         return ((X - self.mean) / self.scale) @ self.coef + self.intercept
 
     def proba(self, X: np.ndarray) -> np.ndarray:
         return 1.0 / (1.0 + np.exp(-self.logit(X)))
 
     def to_dict(self) -> dict:
-        return {"features": list(self.names), "mean": self.mean.round(6).tolist(),
-                "scale": self.scale.round(6).tolist(), "coef": self.coef.round(6).tolist(),
-                "intercept": round(float(self.intercept), 6)}
+        out = {"features": list(self.names), "mean": self.mean.round(6).tolist(),
+               "scale": self.scale.round(6).tolist(), "coef": self.coef.round(6).tolist(),
+               "intercept": round(float(self.intercept), 6)}
+        if self.low is not None:
+            out |= {"low": self.low.tolist(), "high": self.high.tolist()}
+        return out
 
     @classmethod
     def from_dict(cls, d: dict, expected: tuple) -> "Linear":
         if tuple(d["features"]) != tuple(expected):
             raise RagError("the scorer file was fitted on other features than this version computes",
                            hint="refit it: rag eval --fit")
+        bounds = (np.asarray(d["low"]), np.asarray(d["high"])) if "low" in d else (None, None)
         return cls(tuple(d["features"]), np.asarray(d["mean"]), np.asarray(d["scale"]),
-                   np.asarray(d["coef"]), float(d["intercept"]))
+                   np.asarray(d["coef"]), float(d["intercept"]), *bounds)
 
 
 @dataclass
@@ -170,7 +187,8 @@ def fit_linear(X: np.ndarray, y: np.ndarray, names: tuple, c: float = 1.0) -> Li
                        hint="the dev set needs answerable and unanswerable questions")
     model = LogisticRegression(C=c, class_weight="balanced", max_iter=2000)
     model.fit((X - mean) / scale, y)
-    return Linear(names, mean, scale, model.coef_[0].astype(np.float64), float(model.intercept_[0]))
+    return Linear(names, mean, scale, model.coef_[0].astype(np.float64), float(model.intercept_[0]),
+                  X.min(axis=0).astype(np.float64), X.max(axis=0).astype(np.float64))
 
 
 def fit_pairwise(groups: list[tuple[np.ndarray, np.ndarray]], names: tuple, c: float = 1.0,
