@@ -495,10 +495,13 @@ def plot(results: list[dict], path: Path) -> None:
     for key, label, style in (("ingest_s", "ingest s (no encode)", "-o"), ("cold_ask_s", "cold rag ask s", "-s"),
                               ("bm25_load_s", "BM25 load (in cold ask) s", "--^")):
         a.plot(x, [r[key] for r in results], style, label=label)
+    _served_line(a, results, "server_cold_ask_s", "cold rag ask s, server mode")
     a.set(title="Time", ylabel="seconds")
     for key, label, style in (("ingest_peak_rss_mb", "ingest peak RSS", "-o"), ("chat_rss_mb", "chat RSS after a question", "-s"),
                               ("index_mb", "index on disk", "--^")):
         b.plot(x, [r[key] for r in results], style, label=label)
+    _served_line(b, results, "server_chat_rss_mb", "chat RSS after a question, server mode")
+    _served_line(b, results, "server_ingest_client_peak_rss_mb", "ingest peak RSS, server mode (client)")
     b.set(title="Memory and disk", ylabel="MB")
     for key, label, style in (("retrieve_p50_ms", "retrieve p50", "-o"), ("retrieve_p95_ms", "retrieve p95", ":o"),
                               ("floor_p50_ms", "floor p50: vector search + BM25 query", "--s")):
@@ -507,10 +510,18 @@ def plot(results: list[dict], path: Path) -> None:
     for ax in axes:
         ax.set(xscale="log", yscale="log", xlabel="corpus size (x the seeds; synthetic vectors)")
         ax.legend(fontsize=8)
-    fig.suptitle("rag without the model's cost: synthetic vectors, embedded Chroma, 2 cores", fontsize=10)
+    fig.suptitle("rag without the model's cost: synthetic vectors, embedded Chroma (dotted: a client of "
+                 "`chroma run`), 2 cores", fontsize=10)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
+
+
+def _served_line(ax, results: list[dict], key: str, label: str) -> None:
+    """A server-mode figure, over the sizes that measured it (older runs did not)."""
+    have = [r for r in results if key in r]
+    if have:
+        ax.plot([r["size"] for r in have], [r[key] for r in have], ":D", label=label)
 
 
 def build_corpus(k: int) -> Path:
