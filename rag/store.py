@@ -304,8 +304,7 @@ class Store:
         """The last ingest's files not indexed (name, category, reason), for `rag info` and
         the chat's Index tab: what was left out must stay visible after the run's output is gone.
         Not a write stamp: readers' caches do not change for it."""
-        meta = dict(self.chunks.metadata or {})
-        meta.pop("hnsw:space", None)
+        meta = self._current_meta()
         text = json.dumps(skipped[:MAX_SKIPPED_KEPT], ensure_ascii=False)
         if meta.get("rag_skipped", "[]") != text:
             meta["rag_skipped"] = text
@@ -322,12 +321,16 @@ class Store:
         self._stamp(rag_built_at=built_at, **({"rag_done": self._writing} if self._writing else {}))
         self._writing = ""
 
-    def _stamp(self, **values) -> None:
-        # the collection's metadata as it is now, not as this object last saw it: another
-        # process's mark must survive this write
+    def _current_meta(self) -> dict:
+        """The collection's metadata as it is now, not as this object last saw it, for a
+        write over it: another process's mark (see generation()) must survive the write."""
         current = self._collection(self.settings.collection, create=False) or self.chunks
         meta = dict(current.metadata or {})
         meta.pop("hnsw:space", None)  # fixed at creation; Chroma refuses it in modify()
+        return meta
+
+    def _stamp(self, **values) -> None:
+        meta = self._current_meta()
         meta["rag_generation"] = int(meta.get("rag_generation", 0)) + 1
         meta["rag_stamp"] = uuid.uuid4().hex[:16]
         _call(self.settings, self.chunks.modify, metadata={**meta, **values})

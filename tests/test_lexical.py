@@ -108,6 +108,13 @@ def test_the_signature_reads_no_count_unless_a_write_is_open_and_catches_an_unst
     other.bump_generation("now")
     assert reader.generation()[2] == -1
 
+    # another ingest recording its skipped files (no stamp) keeps an open write's mark too
+    add(6)
+    other.record_skipped([{"name": "x.bin", "category": "unsupported", "reason": "not a text format"}])
+    assert reader.generation()[2] == key_count(reader)
+    writer.bump_generation("now")
+    assert reader.generation()[2] == -1
+
 
 def key_count(store) -> int:
     return store.chunks.count()
