@@ -304,7 +304,6 @@ def kill_resume(k: int, corpus: Path, clean: Path, clean_wall: float, log) -> di
     """Ingest into a second index, stop it at a batch about half-way (hold file), SIGKILL it,
     run it again, and compare both collections with the clean build."""
     index, hold = WORK / f"{k}x-synthetic-resumed", WORK / f"hold-{k}x"
-    import shutil
 
     shutil.rmtree(index, ignore_errors=True)
     hold.unlink(missing_ok=True)
@@ -380,8 +379,6 @@ def reused_ingest(earlier: dict, index: Path, corpus: Path) -> dict:
 
 def measure(k: int, repeats: int, coldstart_runs: int, log, reused: dict | None = None,
             with_server_ingest: bool = False) -> dict:
-    import shutil
-
     from bench.corpus import build
 
     t = time.perf_counter()
