@@ -46,7 +46,7 @@ class SavedBM25:
     def __init__(self, settings, chunks: Callable[[], list], make_node: Callable):
         self.settings = settings
         self.dir = folder(settings)
-        self._chunks = chunks  # () -> [(id, text, metadata)] of the collection
+        self._chunks = chunks  # () -> the collection's (id, text, metadata), page by page
         self._node = make_node
         self._lock = threading.Lock()
         self._bm25: Any = None
@@ -69,12 +69,13 @@ class SavedBM25:
             return per_call
 
     def refresh(self, key: tuple) -> None:
-        """Make the saved index match ``key`` (ingest calls this after writing)."""
+        """Make the saved index match ``key`` (ingest calls this after writing). Nothing is
+        loaded: a later ``retriever`` call maps what was written."""
         with self._lock:
             if self._saved_key() != list(key):
-                self._bm25 = self._build(key, save=True)
-                self._key = key
-                self.size = len(self._bm25.corpus)
+                self._bm25 = self._key = None
+                if not self._write(key):
+                    self._bm25, self._key = self._build_in_memory(key), key
 
     def _saved_key(self) -> list | None:
         try:
@@ -97,32 +98,56 @@ class SavedBM25:
         return bm25
 
     def _build(self, key: tuple, save: bool):
+        """Written to disk from the stored chunks a page at a time, then mapped (rag.lexical_build);
+        where it cannot be saved (a read-only index folder), built in memory by LlamaIndex."""
+        if save and self._write(key):
+            loaded = self._load(key)
+            if loaded is not None:
+                return loaded
+        return self._build_in_memory(key)
+
+    def _write(self, key: tuple) -> bool:
+        """Atomically: a reader sees the old index or the new one, never half of one."""
+        from rag import lexical_build
+
+        try:
+            self.dir.parent.mkdir(parents=True, exist_ok=True)
+            tmp = Path(tempfile.mkdtemp(dir=self.dir.parent, prefix=".bm25-"))
+        except OSError as exc:  # a read-only index folder: BM25 still works, rebuilt per process
+            log.warning("could not save the BM25 index in %s (%s)", self.dir, exc)
+            return False
+        try:
+            log.info("building BM25 from the stored chunks (collection stamp %s)", key[1])
+            n = lexical_build.write(self._chunks(), self._node, tmp, top_k=10)
+            (tmp / KEY_FILE).write_text(json.dumps(list(key)), encoding="utf-8")
+            self._install(tmp)
+        except lexical_build.Empty:
+            raise RagError("the index is empty", hint=f"add documents and run: rag ingest {self.settings.corpus}") from None
+        except OSError as exc:
+            log.warning("could not save the BM25 index in %s (%s)", self.dir, exc)
+            return False
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+        log.info("saved BM25 over %d chunks in %s", n, self.dir)
+        return True
+
+    def _install(self, tmp: Path) -> None:
+        old = None
+        if self.dir.exists():
+            old = self.dir.with_name(f".old-{self.dir.name}-{os.getpid()}")
+            os.replace(self.dir, old)
+        os.replace(tmp, self.dir)
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+
+    def _build_in_memory(self, key: tuple):
+        """LlamaIndex's own build: every node in memory at once (see rag.lexical_build for why
+        the saved index is not built this way)."""
         from llama_index.retrievers.bm25 import BM25Retriever
 
         logging.getLogger("bm25s").setLevel(logging.WARNING)
         nodes = [self._node(i, d, m) for i, d, m in self._chunks()]
         if not nodes:
             raise RagError("the index is empty", hint=f"add documents and run: rag ingest {self.settings.corpus}")
-        log.info("building BM25 over %d chunks (collection stamp %s)", len(nodes), key[1])
-        bm25 = BM25Retriever.from_defaults(nodes=nodes, similarity_top_k=min(10, len(nodes)))
-        if save:
-            self._save(bm25, key)
-        return bm25
-
-    def _save(self, bm25, key: tuple) -> None:
-        """Atomically: a reader sees the old index or the new one, never half of one."""
-        try:
-            self.dir.parent.mkdir(parents=True, exist_ok=True)
-            tmp = Path(tempfile.mkdtemp(dir=self.dir.parent, prefix=".bm25-"))
-            bm25.persist(str(tmp), show_progress=False)  # no bar of its own inside ingest's output
-            (tmp / KEY_FILE).write_text(json.dumps(list(key)), encoding="utf-8")
-            old = None
-            if self.dir.exists():
-                old = self.dir.with_name(f".old-{self.dir.name}-{os.getpid()}")
-                os.replace(self.dir, old)
-            os.replace(tmp, self.dir)
-            if old is not None:
-                shutil.rmtree(old, ignore_errors=True)
-        except OSError as exc:  # a read-only index folder: BM25 still works, rebuilt per process
-            log.warning("could not save the BM25 index in %s (%s)", self.dir, exc)
-            shutil.rmtree(tmp, ignore_errors=True) if "tmp" in locals() else None
+        log.info("building BM25 in memory over %d chunks (collection stamp %s)", len(nodes), key[1])
+        return BM25Retriever.from_defaults(nodes=nodes, similarity_top_k=min(10, len(nodes)))

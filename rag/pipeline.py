@@ -184,7 +184,7 @@ class Pipeline:
 
         store = Store(self.settings)
         if store.exists() and store.count():
-            SavedBM25(self.settings, store.all_chunks, _node).refresh(store.generation())
+            SavedBM25(self.settings, store.iter_chunks, _node).refresh(store.generation())
 
     def _export_question_encoder(self) -> None:
         """Once per model, at ingest (never at question time): see rag.onnx_model."""

@@ -143,7 +143,7 @@ class Retriever:
         self._index = VectorStoreIndex.from_vector_store(store.vector_store(), embed_model=embedder)
         from rag.lexical import SavedBM25
 
-        self._lexical = SavedBM25(settings, store.all_chunks, _node)  # the lexical side (see rag.lexical)
+        self._lexical = SavedBM25(settings, store.iter_chunks, _node)  # the lexical side (see rag.lexical)
         self._key: tuple | None = None  # the collection's signature at the last question
         self._lock = threading.Lock()
 

@@ -162,7 +162,11 @@ class Store:
         return states
 
     def all_chunks(self) -> list[tuple[str, str, dict]]:
-        return list(self._get_all(self.chunks, ["documents", "metadatas"]))
+        return list(self.iter_chunks())
+
+    def iter_chunks(self) -> Iterable[tuple[str, str, dict]]:
+        """Every chunk, read a page at a time: what BM25 is built from (rag.lexical_build)."""
+        return self._get_all(self.chunks, ["documents", "metadatas"])
 
     def count(self) -> int:
         return _call(self.settings, self.chunks.count)

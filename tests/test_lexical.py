@@ -7,11 +7,13 @@ import json
 
 import pytest
 
+from rag import lexical_build
 from rag.lexical import KEY_FILE, SavedBM25, folder
 from rag.retrieve import _node
 from rag.store import Store
 from tests.conftest import make_settings
 from tests.procs import rag_env, run_rag
+from tests.questions import ANSWERABLE, OFF_TOPIC, UNANSWERABLE
 
 pytestmark = pytest.mark.slow
 
@@ -44,6 +46,44 @@ def test_ingest_saves_it_and_a_new_process_loads_it_without_reading_chunks(built
     fresh._bm25 = fresh._build(key, save=False)
     fresh._key, fresh.size = key, len(fresh._bm25.corpus)
     assert [h.node.node_id for h in fresh.retriever(key, 3).retrieve("Maia 200")] == [h.node.node_id for h in hits]
+
+
+def _ranked(retriever, question):
+    return [(h.node.node_id, h.node.get_content(), h.node.metadata, round(h.score, 5))
+            for h in retriever.retrieve(question)]
+
+
+def test_the_streamed_index_ranks_and_scores_as_llamaindex_builds_it(built, tmp_path, monkeypatch):
+    """rag.lexical_build writes the files LlamaIndex's BM25Retriever persists, a page at a
+    time; pages of 7 chunks and spill reads of 50 triples cross every boundary, and a chunk
+    with no words exercises bm25s' empty-document case."""
+    from llama_index.retrievers.bm25 import BM25Retriever
+
+    _settings, store = built
+    rows = store.all_chunks() + [("no-words#c0", "-- ! --", {"file": "x.txt", "context": ""})]
+    monkeypatch.setattr(lexical_build, "PAGE", 7)
+    monkeypatch.setattr(lexical_build, "READ", 50)
+    out = tmp_path / "bm25"
+    out.mkdir()
+    assert lexical_build.write(iter(rows), _node, out, top_k=10) == len(rows)
+    streamed = BM25Retriever.from_persist_dir(str(out), mmap=True)
+    library = BM25Retriever.from_defaults(nodes=[_node(*r) for r in rows], similarity_top_k=10)
+    streamed.similarity_top_k = library.similarity_top_k = 20
+    for question in ANSWERABLE + UNANSWERABLE + OFF_TOPIC + ["Maia", "the of and"]:
+        assert _ranked(streamed, question) == _ranked(library, question), question
+    assert len(streamed.corpus) == len(rows) and not (out / "spill.bin").exists()
+    library.persist(str(tmp_path / "library"), show_progress=False)
+    assert _columns(out) == _columns(tmp_path / "library")  # the same matrix, term by term
+    assert (out / "corpus.jsonl").read_bytes() == (tmp_path / "library" / "corpus.jsonl").read_bytes()
+
+
+def _columns(folder) -> dict:
+    import numpy as np
+
+    vocab = json.loads((folder / "vocab.index.json").read_text(encoding="utf-8"))
+    data, rows, ptr = (np.load(folder / f"{n}.csc.index.npy") for n in ("data", "indices", "indptr"))
+    return {t: (rows[ptr[c]:ptr[c + 1]].tolist(), data[ptr[c]:ptr[c + 1]].tolist()) if c + 1 < len(ptr) else c
+            for t, c in vocab.items()}
 
 
 def test_a_changed_collection_or_a_damaged_copy_is_rebuilt(built):

@@ -1,0 +1,154 @@
+"""Writes a saved BM25 index from a stream of chunks, in memory bounded by one page.
+
+Why not LlamaIndex's ``BM25Retriever.from_defaults(nodes=...)`` + ``persist``: it needs every
+node, every node's corpus entry and every document's token list in memory at once, then
+bm25s builds the score matrix from all of them — 2.2 GB peak for 143 k chunks (1,000× the
+seeds), most of ingest's peak and all of a server-mode client's growth with the corpus.
+This writes the very files ``persist`` writes (bm25s' CSC arrays, vocabulary, parameters,
+``corpus.jsonl`` with its line index, LlamaIndex's ``retriever.json``) in two passes:
+
+1. stream the chunks page by page: write each corpus entry to ``corpus.jsonl``, tokenise
+   the page with bm25s' own tokeniser, keep only each document's length, each term's
+   document frequency and the vocabulary, and spill (document, term, count) to a scratch file;
+2. with N, average length and document frequencies known, score the spill with bm25s' own
+   idf and tf formulas and place each entry straight at its slot of the memory-mapped CSC
+   arrays (a counting sort: a column's size is its document frequency).
+
+Loading is unchanged (``BM25Retriever.from_persist_dir``), and the result ranks and scores
+as the library's build does (tests/test_lexical.py checks both on every eval question).
+"""
+
+from __future__ import annotations
+
+import json
+from array import array
+from collections import Counter
+from pathlib import Path
+from typing import Callable, Iterable
+
+import numpy as np
+
+PAGE = 2000  # chunks tokenised and spilled at a time: what bounds the memory
+READ = 1 << 20  # spilled triples scored at a time
+
+
+class Empty(ValueError):
+    """No chunks to index."""
+
+
+def write(rows: Iterable[tuple[str, str, dict]], make_node: Callable, out: Path, top_k: int) -> int:
+    """Write the index of ``rows`` (id, text, metadata) into the empty folder ``out``; the
+    number of documents written."""
+    import bm25s
+    import Stemmer
+    from llama_index.core.schema import MetadataMode
+    from llama_index.core.vector_stores.utils import node_to_metadata_dict
+
+    # the retriever's own defaults (llama_index.retrievers.bm25.BM25Retriever.__init__)
+    stemmer, pattern = Stemmer.Stemmer("english"), r"(?u)\b\w\w+\b"
+    model = bm25s.BM25()
+    if model.method in model.methods_requiring_nonoccurrence:
+        raise NotImplementedError(f"bm25s method {model.method!r}")
+    vocab: dict[str, int] = {}
+    lengths = array("q")  # a document's token count, 8 bytes each rather than a list of ints
+    df: list[int] = []
+    spill = out / "spill.bin"
+    with open(out / "corpus.jsonl", "w", encoding="utf-8") as corpus, open(spill, "wb") as scratch:
+        for page in _pages(rows):
+            nodes = [make_node(*row) for row in page]
+            for node in nodes:
+                entry = node_to_metadata_dict(node) | {"node_id": node.node_id}
+                corpus.write(bm25s.utils.json_functions.dumps(entry, ensure_ascii=False) + "\n")
+            texts = [n.get_content(metadata_mode=MetadataMode.EMBED) for n in nodes]
+            tokens = bm25s.tokenize(texts, stopwords="en", stemmer=stemmer, token_pattern=pattern,
+                                    return_ids=False, show_progress=False)
+            _spill(tokens, vocab, lengths, df, scratch)
+    if not lengths:
+        raise Empty("no chunks to index")
+    _score(model, spill, np.frombuffer(lengths, dtype=np.int64), np.asarray(df, dtype=np.int64), out)
+    vocab.setdefault("", len(vocab))  # bm25s' empty token, past the matrix's columns (BM25.index)
+    spill.unlink()
+    _write_meta(model, vocab, len(lengths), out, top_k)
+    return len(lengths)
+
+
+def _pages(rows: Iterable) -> Iterable[list]:
+    page = []
+    for row in rows:
+        page.append(row)
+        if len(page) == PAGE:
+            yield page
+            page = []
+    if page:
+        yield page
+
+
+def _spill(tokens: list[list[str]], vocab: dict, lengths: array, df: list, scratch) -> None:
+    """Append this page's (document, term, count) triples; update lengths and frequencies."""
+    docs, terms, counts = [], [], []
+    for words in tokens:
+        doc = len(lengths)
+        lengths.append(len(words))
+        for word, n in Counter(words).items():
+            term = vocab.setdefault(word, len(vocab))
+            if term == len(df):
+                df.append(0)
+            df[term] += 1
+            docs.append(doc)
+            terms.append(term)
+            counts.append(n)
+    triples = np.empty((len(docs), 3), dtype=np.int32)
+    triples[:, 0], triples[:, 1], triples[:, 2] = docs, terms, counts
+    scratch.write(triples.tobytes())
+
+
+def _score(model, spill: Path, lengths: np.ndarray, df: np.ndarray, out: Path) -> None:
+    """Score the spilled triples and place them column by column (CSC, rows ascending)."""
+    from bm25s.scoring import _select_idf_scorer, _select_tfc_scorer
+
+    n_docs, avg = len(lengths), lengths.mean()
+    idf_of, tfc_of = _select_idf_scorer(model.idf_method), _select_tfc_scorer(model.method)
+    idf = np.zeros(len(df), dtype=model.dtype)  # as bm25s.scoring._build_idf_array
+    for term in np.flatnonzero(df):
+        idf[term] = idf_of(int(df[term]), N=n_docs)
+    indptr = np.zeros(len(df) + 1, dtype=np.int64)
+    np.cumsum(df, out=indptr[1:])
+    nnz = int(indptr[-1])
+    data = np.lib.format.open_memmap(out / "data.csc.index.npy", "w+", dtype=model.dtype, shape=(nnz,))
+    rows = np.lib.format.open_memmap(out / "indices.csc.index.npy", "w+", dtype=model.int_dtype, shape=(nnz,))
+    slot = indptr[:-1].copy()
+    for triples in _read_spill(spill):
+        doc, term, tf = triples[:, 0], triples[:, 1], triples[:, 2].astype(model.dtype)
+        tfc = tfc_of(tf_array=tf, l_d=lengths[doc], l_avg=avg, k1=model.k1, b=model.b, delta=model.delta)
+        order = np.argsort(term, kind="stable")  # within a term, documents stay ascending
+        term, doc, score = term[order], doc[order], (idf[term] * tfc)[order]
+        first = np.searchsorted(term, term)  # where each term's run starts in this page
+        at = slot[term] + (np.arange(len(term)) - first)
+        data[at], rows[at] = score, doc
+        slot += np.bincount(term, minlength=len(slot))
+    data.flush()
+    rows.flush()
+    del data, rows
+    np.save(out / "indptr.csc.index.npy", indptr)
+
+
+def _read_spill(spill: Path) -> Iterable[np.ndarray]:
+    with open(spill, "rb") as f:
+        while chunk := f.read(READ * 12):
+            yield np.frombuffer(chunk, dtype=np.int32).reshape(-1, 3)
+
+
+def _write_meta(model, vocab: dict, n_docs: int, out: Path, top_k: int) -> None:
+    import bm25s
+    from bm25s.utils.corpus import find_newline_positions, save_mmindex
+
+    (out / "vocab.index.json").write_text(bm25s.utils.json_functions.dumps(vocab, ensure_ascii=False),
+                                          encoding="utf-8")
+    params = dict(k1=model.k1, b=model.b, delta=model.delta, method=model.method, idf_method=model.idf_method,
+                  dtype=model.dtype, int_dtype=model.int_dtype, num_docs=n_docs, version=bm25s.__version__,
+                  backend=model.backend)
+    (out / "params.index.json").write_text(json.dumps(params, indent=4))
+    corpus = out / "corpus.jsonl"
+    save_mmindex(find_newline_positions(corpus, show_progress=False), path=corpus)
+    retriever = {"similarity_top_k": min(top_k, n_docs), "verbose": False, "corpus_weight_mask": None}
+    (out / "retriever.json").write_text(json.dumps(retriever, indent=2), encoding="utf-8")
