@@ -324,6 +324,10 @@ def main(argv: list[str] | None = None) -> int:
                     help="with --synthetic-vectors: also ingest each size as a client of a `chroma run` "
                          "server (a folder of its own, deleted after) and report the client's and the "
                          "server's peak RSS")
+    ap.add_argument("--bm25-build", action="store_true",
+                    help="with --synthetic-vectors: also build BM25 over each size's stored chunks twice, each in "
+                         "a process of its own: LlamaIndex's in-memory build (the baseline) and rag's streamed "
+                         "write (rag/lexical_build.py); time and peak RSS of both")
     ap.add_argument("--synthetic-vectors", action="store_true",
                     help="replace the model by deterministic pseudo-random unit vectors (384-d, a hash of each "
                          "text; bench/synthetic.py) and measure everything else, up to 1000x/10000x the seeds "
@@ -356,9 +360,10 @@ def main(argv: list[str] | None = None) -> int:
         from bench import scale
 
         return scale.main([int(s) for s in a.sizes.split(",")], a.repeats, a.coldstart_runs, a.kill_resume,
-                          a.json, merge=a.report, reuse=a.reuse_ingest, with_server_ingest=a.server_ingest)
-    if a.json or a.kill_resume or a.reuse_ingest or a.server_ingest:
-        ap.error("--json, --kill-resume, --reuse-ingest and --server-ingest go with --synthetic-vectors")
+                          a.json, merge=a.report, reuse=a.reuse_ingest, with_server_ingest=a.server_ingest,
+                          with_bm25_build=a.bm25_build)
+    if a.json or a.kill_resume or a.reuse_ingest or a.server_ingest or a.bm25_build:
+        ap.error("--json, --kill-resume, --reuse-ingest, --server-ingest and --bm25-build go with --synthetic-vectors")
 
     if a.report:
         merged: dict[int, dict] = {}

@@ -184,7 +184,32 @@ def worker_contents(a: dict) -> dict:
     return out
 
 
-WORKERS = {"synth-ingest": worker_ingest, "synth-query": worker_query, "synth-coldask": worker_coldask,
+def worker_bm25(a: dict) -> dict:
+    """BM25 over the index's stored chunks, one way (``--bm25-build``): LlamaIndex's in-memory
+    build (``library``, the baseline) or rag's page-at-a-time write (``streamed``,
+    rag.lexical_build), into a scratch folder. Peak RSS includes opening the store."""
+    import tempfile
+
+    from bench import synthetic
+    from rag.lexical import SavedBM25
+    from rag.retrieve import _node
+    from rag.store import Store
+
+    store = Store(synthetic.settings(a["corpus"], a["index"]))
+    lexical = SavedBM25(store.settings, store.iter_chunks, _node)
+    key = store.generation()
+    t = time.perf_counter()
+    if a["how"] == "library":
+        lexical._build_in_memory(key)
+    else:
+        with tempfile.TemporaryDirectory(dir=a["scratch"]) as tmp:
+            lexical.dir = Path(tmp) / "bm25"
+            if not lexical._write(key):
+                raise SystemExit("the streamed BM25 write failed")
+    return {"s": time.perf_counter() - t, "peak_rss_mb": _rss_mb()}
+
+
+WORKERS = {"synth-bm25": worker_bm25, "synth-ingest": worker_ingest, "synth-query": worker_query, "synth-coldask": worker_coldask,
            "synth-chat": worker_chat, "synth-contents": worker_contents}
 
 
@@ -377,8 +402,21 @@ def reused_ingest(earlier: dict, index: Path, corpus: Path) -> dict:
             "sentences": earlier["sentences"], "wall_s": earlier["ingest_wall_s"]}
 
 
+def bm25_builds(k: int, corpus: Path, index: Path, log) -> dict:
+    """The lexical index built over the same stored chunks both ways, each in its own process."""
+    out = {}
+    for how, name in (("library", "bm25_build_library"), ("streamed", "bm25_build_streamed")):
+        got, _ = run_worker("synth-bm25", {"corpus": str(corpus), "index": str(index), "how": how,
+                                           "scratch": str(WORK)})
+        out[f"{name}_s"], out[f"{name}_peak_rss_mb"] = got["s"], got["peak_rss_mb"]
+    log(f"[{k}x] BM25 over the stored chunks: LlamaIndex's in-memory build {out['bm25_build_library_s']:.1f} s, "
+        f"peak RSS {out['bm25_build_library_peak_rss_mb']:.0f} MB; streamed write {out['bm25_build_streamed_s']:.1f} s, "
+        f"{out['bm25_build_streamed_peak_rss_mb']:.0f} MB")
+    return out
+
+
 def measure(k: int, repeats: int, coldstart_runs: int, log, reused: dict | None = None,
-            with_server_ingest: bool = False) -> dict:
+            with_server_ingest: bool = False, with_bm25_build: bool = False) -> dict:
     from bench.corpus import build
 
     t = time.perf_counter()
@@ -419,6 +457,8 @@ def measure(k: int, repeats: int, coldstart_runs: int, log, reused: dict | None 
         r["ingest_from_run"] = reused["run"]
     if with_server_ingest:
         r.update(server_ingest(k, corpus, log))
+    if with_bm25_build:
+        r.update(bm25_builds(k, corpus, index, log))
     return r
 
 
@@ -459,6 +499,12 @@ def targets(results: list[dict]) -> list[str]:
         out.append("server-mode ingest, client peak RSS: " + ", ".join(
             f"{r['size']}x {r['server_ingest_client_peak_rss_mb']:.0f} MB (chroma run "
             f"{r['server_ingest_chroma_peak_rss_mb']:.0f} MB)" for r in served))
+    built = [r for r in results if "bm25_build_streamed_peak_rss_mb" in r]
+    if built:
+        out.append("BM25 over the stored chunks, peak RSS streamed / LlamaIndex's build: " + ", ".join(
+            f"{r['size']}x {r['bm25_build_streamed_peak_rss_mb']:.0f} / {r['bm25_build_library_peak_rss_mb']:.0f} MB "
+            f"= {r['bm25_build_streamed_peak_rss_mb'] / r['bm25_build_library_peak_rss_mb']:.2f} (time "
+            f"{r['bm25_build_streamed_s']:.1f} / {r['bm25_build_library_s']:.1f} s)" for r in built))
     if 1 in by and 1000 in by:
         limit = 1.5 * by[1]["cold_ask_s"] + by[1000]["bm25_load_s"]
         out.append(f"cold ask 1000x {by[1000]['cold_ask_s']:.2f} s vs 1.5 x 1x ({by[1]['cold_ask_s']:.2f} s) + BM25 load "
@@ -540,7 +586,8 @@ def report(results: list[dict], as_json: bool, plot_path: Path) -> None:
 
 
 def main(sizes: list[int], repeats: int, coldstart_runs: int, with_kill_resume: bool, as_json: bool,
-         merge: list[Path] | None = None, reuse: Path | None = None, with_server_ingest: bool = False) -> int:
+         merge: list[Path] | None = None, reuse: Path | None = None, with_server_ingest: bool = False,
+         with_bm25_build: bool = False) -> int:
     log = lambda msg: print(msg, file=sys.stderr, flush=True)  # noqa: E731
     OUT.mkdir(parents=True, exist_ok=True)
     if merge:
@@ -566,7 +613,7 @@ def main(sizes: list[int], repeats: int, coldstart_runs: int, with_kill_resume: 
         earlier = {r["size"]: {**r, "run": f"{reuse.name} ({built['started']})"} for r in built["sizes"]}
     for k in sizes:
         run["sizes"].append(measure(k, repeats, max(coldstart_runs, 1), log, reused=earlier.get(k),
-                                    with_server_ingest=with_server_ingest))
+                                    with_server_ingest=with_server_ingest, with_bm25_build=with_bm25_build))
         save()
         if with_kill_resume:
             r = run["sizes"][-1]

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import json
 from array import array
-from collections import Counter
+from itertools import chain
 from pathlib import Path
 from typing import Callable, Iterable
 
@@ -51,7 +51,7 @@ def write(rows: Iterable[tuple[str, str, dict]], make_node: Callable, out: Path,
         raise NotImplementedError(f"bm25s method {model.method!r}")
     vocab: dict[str, int] = {}
     lengths = array("q")  # a document's token count, 8 bytes each rather than a list of ints
-    df: list[int] = []
+    df = np.zeros(0, dtype=np.int64)  # documents per term, by term id
     spill = out / "spill.bin"
     with open(out / "corpus.jsonl", "w", encoding="utf-8") as corpus, open(spill, "wb") as scratch:
         for page in _pages(rows):
@@ -60,12 +60,12 @@ def write(rows: Iterable[tuple[str, str, dict]], make_node: Callable, out: Path,
                 entry = node_to_metadata_dict(node) | {"node_id": node.node_id}
                 corpus.write(bm25s.utils.json_functions.dumps(entry, ensure_ascii=False) + "\n")
             texts = [n.get_content(metadata_mode=MetadataMode.EMBED) for n in nodes]
-            tokens = bm25s.tokenize(texts, stopwords="en", stemmer=stemmer, token_pattern=pattern,
-                                    return_ids=False, show_progress=False)
-            _spill(tokens, vocab, lengths, df, scratch)
+            page_tokens = bm25s.tokenize(texts, stopwords="en", stemmer=stemmer, token_pattern=pattern,
+                                         show_progress=False)
+            df = _spill(page_tokens, vocab, lengths, df, scratch)
     if not lengths:
         raise Empty("no chunks to index")
-    _score(model, spill, np.frombuffer(lengths, dtype=np.int64), np.asarray(df, dtype=np.int64), out)
+    _score(model, spill, np.frombuffer(lengths, dtype=np.int64), df, out)
     vocab.setdefault("", len(vocab))  # bm25s' empty token, past the matrix's columns (BM25.index)
     spill.unlink()
     _write_meta(model, vocab, len(lengths), out, top_k)
@@ -83,23 +83,23 @@ def _pages(rows: Iterable) -> Iterable[list]:
         yield page
 
 
-def _spill(tokens: list[list[str]], vocab: dict, lengths: array, df: list, scratch) -> None:
-    """Append this page's (document, term, count) triples; update lengths and frequencies."""
-    docs, terms, counts = [], [], []
-    for words in tokens:
-        doc = len(lengths)
-        lengths.append(len(words))
-        for word, n in Counter(words).items():
-            term = vocab.setdefault(word, len(vocab))
-            if term == len(df):
-                df.append(0)
-            df[term] += 1
-            docs.append(doc)
-            terms.append(term)
-            counts.append(n)
-    triples = np.empty((len(docs), 3), dtype=np.int32)
-    triples[:, 0], triples[:, 1], triples[:, 2] = docs, terms, counts
-    scratch.write(triples.tobytes())
+def _spill(page, vocab: dict, lengths: array, df: np.ndarray, scratch) -> np.ndarray:
+    """Append this page's (document, term, count) triples, documents ascending; extend the
+    lengths; return the document frequencies grown to the vocabulary."""
+    to_global = np.empty(len(page.vocab), dtype=np.int64)  # this page's token ids -> ours
+    for word, i in page.vocab.items():
+        to_global[i] = vocab.setdefault(word, len(vocab))
+    sizes = np.fromiter(map(len, page.ids), dtype=np.int64, count=len(page.ids))
+    terms = to_global[np.fromiter(chain.from_iterable(page.ids), dtype=np.int64, count=int(sizes.sum()))]
+    docs = np.repeat(np.arange(len(lengths), len(lengths) + len(sizes), dtype=np.int64), sizes)
+    lengths.extend(sizes.tolist())
+    width = max(len(vocab), 1)  # a page of documents without a word has no vocabulary yet
+    pairs, counts = np.unique(docs * width + terms, return_counts=True)  # sorted: by document, then term
+    docs, terms = np.divmod(pairs, width)
+    df = np.concatenate([df, np.zeros(len(vocab) - len(df), dtype=np.int64)])
+    df += np.bincount(terms, minlength=len(vocab))
+    scratch.write(np.stack([docs, terms, counts]).T.astype(np.int32).tobytes())
+    return df
 
 
 def _score(model, spill: Path, lengths: np.ndarray, df: np.ndarray, out: Path) -> None:
