@@ -21,6 +21,7 @@ import json
 import logging
 import os
 import shutil
+import socket
 import tempfile
 import threading
 from pathlib import Path
@@ -112,7 +113,8 @@ class SavedBM25:
 
         try:
             self.dir.parent.mkdir(parents=True, exist_ok=True)
-            tmp = Path(tempfile.mkdtemp(dir=self.dir.parent, prefix=".bm25-"))
+            self._remove_abandoned()
+            tmp = Path(tempfile.mkdtemp(dir=self.dir.parent, prefix=f"{_TMP}{_HOST}-{os.getpid()}-"))
         except OSError as exc:  # a read-only index folder: BM25 still works, rebuilt per process
             log.warning("could not save the BM25 index in %s (%s)", self.dir, exc)
             return False
@@ -130,6 +132,15 @@ class SavedBM25:
             shutil.rmtree(tmp, ignore_errors=True)
         log.info("saved BM25 over %d chunks in %s", n, self.dir)
         return True
+
+    def _remove_abandoned(self) -> None:
+        """Half-written indexes of processes killed while writing (hundreds of MB at 1000×
+        the seeds): those of this host whose process is gone. Another host's are left alone."""
+        for tmp in self.dir.parent.glob(f"{_TMP}{_HOST}-*-*"):
+            pid = tmp.name[len(_TMP) + len(_HOST) + 1:].split("-", 1)[0]
+            if pid.isdigit() and not _alive(int(pid)):
+                log.info("removing %s, left by a process that stopped while writing it", tmp)
+                shutil.rmtree(tmp, ignore_errors=True)
 
     def _install(self, tmp: Path) -> None:
         old = None
@@ -151,3 +162,17 @@ class SavedBM25:
             raise RagError("the index is empty", hint=f"add documents and run: rag ingest {self.settings.corpus}")
         log.info("building BM25 in memory over %d chunks (collection stamp %s)", len(nodes), key[1])
         return BM25Retriever.from_defaults(nodes=nodes, similarity_top_k=min(10, len(nodes)))
+
+
+_TMP = ".bm25-"
+_HOST = socket.gethostname().replace("-", "_")
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's: alive
+        return True
+    return True

@@ -158,3 +158,36 @@ def test_the_signature_reads_no_count_unless_a_write_is_open_and_catches_an_unst
 
 def key_count(store) -> int:
     return store.chunks.count()
+
+
+def test_where_it_cannot_be_saved_it_is_built_in_memory(built, tmp_path, caplog):
+    settings, store = built
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    lexical = SavedBM25(settings, Counting(store), _node)
+    lexical.dir = blocker / "bm25"  # its parent cannot be made a folder: as a read-only index folder
+    with caplog.at_level("WARNING", logger="rag.lexical"):
+        hits = lexical.retriever(store.generation(), 3).retrieve("Maia 200")
+    assert len(hits) == 3 and "could not save the BM25 index" in caplog.text
+    assert not (blocker.parent / "bm25").exists() and blocker.read_text() == "not a folder"
+
+
+def test_a_write_removes_what_a_killed_writer_left_and_keeps_a_running_ones(built):
+    import os
+    import subprocess
+    import sys
+
+    from rag import lexical
+
+    settings, store = built
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    parent = folder(settings).parent
+    dead = parent / f"{lexical._TMP}{lexical._HOST}-{int(gone.stdout)}-x1"
+    running = parent / f"{lexical._TMP}{lexical._HOST}-{os.getpid()}-x2"
+    other_host = parent / f"{lexical._TMP}elsewhere-{int(gone.stdout)}-x3"
+    for d in (dead, running, other_host):
+        d.mkdir()
+        (d / "data.csc.index.npy").write_bytes(b"half")
+    SavedBM25(settings, store.iter_chunks, _node).refresh(("another", "stamp", 1))
+    assert not dead.exists() and running.exists() and other_host.exists()
+    assert json.loads((folder(settings) / KEY_FILE).read_text()) == ["another", "stamp", 1]
