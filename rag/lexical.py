@@ -69,13 +69,14 @@ class SavedBM25:
             per_call.similarity_top_k = min(k, self.size)
             return per_call
 
-    def refresh(self, key: tuple) -> None:
-        """Make the saved index match ``key`` (ingest calls this after writing). Nothing is
-        loaded: a later ``retriever`` call maps what was written."""
+    def refresh(self, key: tuple, bar: int = 0) -> None:
+        """Make the saved index match ``key`` (ingest calls this after writing; ``bar``: the
+        number of chunks, for a progress bar). Nothing is loaded: a later ``retriever`` call
+        maps what was written."""
         with self._lock:
             if self._saved_key() != list(key):
                 self._bm25 = self._key = None
-                if not self._write(key):
+                if not self._write(key, bar):
                     self._bm25, self._key = self._build_in_memory(key), key
 
     def _saved_key(self) -> list | None:
@@ -107,7 +108,7 @@ class SavedBM25:
                 return loaded
         return self._build_in_memory(key)
 
-    def _write(self, key: tuple) -> bool:
+    def _write(self, key: tuple, bar: int = 0) -> bool:
         """Atomically: a reader sees the old index or the new one, never half of one."""
         from rag import lexical_build
 
@@ -120,7 +121,10 @@ class SavedBM25:
             return False
         try:
             log.info("building BM25 from the stored chunks (collection stamp %s)", key[1])
-            n = lexical_build.write(self._chunks(), self._node, tmp, top_k=10)
+            from tqdm import tqdm
+
+            with tqdm(total=bar, desc="saving BM25", unit="chunk", disable=not bar) as shown:
+                n = lexical_build.write(self._chunks(), self._node, tmp, top_k=10, on_page=shown.update)
             (tmp / KEY_FILE).write_text(json.dumps(list(key)), encoding="utf-8")
             self._install(tmp)
         except lexical_build.Empty:

@@ -36,9 +36,10 @@ class Empty(ValueError):
     """No chunks to index."""
 
 
-def write(rows: Iterable[tuple[str, str, dict]], make_node: Callable, out: Path, top_k: int) -> int:
+def write(rows: Iterable[tuple[str, str, dict]], make_node: Callable, out: Path, top_k: int,
+          on_page: Callable[[int], object] = lambda n: None) -> int:
     """Write the index of ``rows`` (id, text, metadata) into the empty folder ``out``; the
-    number of documents written."""
+    number of documents written. ``on_page(n)`` after each page of ``n`` (a progress bar)."""
     import bm25s
     import Stemmer
     from llama_index.core.schema import MetadataMode
@@ -63,6 +64,7 @@ def write(rows: Iterable[tuple[str, str, dict]], make_node: Callable, out: Path,
             page_tokens = bm25s.tokenize(texts, stopwords="en", stemmer=stemmer, token_pattern=pattern,
                                          show_progress=False)
             df = _spill(page_tokens, vocab, lengths, df, scratch)
+            on_page(len(page))
     if not lengths:
         raise Empty("no chunks to index")
     _score(model, spill, np.frombuffer(lengths, dtype=np.int64), df, out)

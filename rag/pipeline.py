@@ -148,7 +148,7 @@ class Pipeline:
         with self._lock:
             report = Ingestor(self.settings, self._ingest_encoder, self._count_tokens()).run(
                 paths, rebuild=rebuild, progress=progress)
-            self._save_lexical_index()
+            self._save_lexical_index(progress)
             self._export_question_encoder()
             self._store = self._retriever = None  # reopen: collections may have been recreated
         return report
@@ -176,7 +176,7 @@ class Pipeline:
 
         return token_counter(self._embedder) if self._embedder is not None else tokenizer(self.settings.model)
 
-    def _save_lexical_index(self) -> None:
+    def _save_lexical_index(self, progress: bool) -> None:
         """BM25 saved for this collection state, so the next cold start loads it (rag.lexical)."""
         from rag.lexical import SavedBM25
         from rag.retrieve import _node
@@ -184,7 +184,8 @@ class Pipeline:
 
         store = Store(self.settings)
         if store.exists() and store.count():
-            SavedBM25(self.settings, store.iter_chunks, _node).refresh(store.generation())
+            SavedBM25(self.settings, store.iter_chunks, _node).refresh(store.generation(),
+                                                                       bar=store.count() if progress else 0)
 
     def _export_question_encoder(self) -> None:
         """Once per model, at ingest (never at question time): see rag.onnx_model."""
