@@ -184,6 +184,37 @@ def worker_contents(a: dict) -> dict:
     return out
 
 
+def worker_diff(a: dict) -> dict:
+    """Where two indexes of one corpus differ (``kill_resume`` when the digests do): per
+    collection, ids on one side only, documents that differ, and metadata fields that differ
+    (``indexed_at`` aside) with their row counts and the files they are in."""
+    import hashlib
+    from collections import Counter
+
+    from bench import synthetic
+    from rag.store import Store
+
+    ours, theirs = (Store(synthetic.settings(a["corpus"], a[k])) for k in ("index", "other"))
+    out = {}
+    for name in ("chunks", "sentences"):
+        rows = {i: (hashlib.sha256(d.encode()).digest(), m) for i, d, m in
+                ours._get_all(getattr(ours, name), ["documents", "metadatas"])}
+        fields, files, docs, only_theirs = Counter(), set(), 0, 0
+        for i, d, m in theirs._get_all(getattr(theirs, name), ["documents", "metadatas"]):
+            if i not in rows:
+                only_theirs += 1
+                continue
+            digest, mine = rows.pop(i)
+            docs += digest != hashlib.sha256(d.encode()).digest()
+            changed = [k for k in set(mine) | set(m) if k != "indexed_at" and mine.get(k) != m.get(k)]
+            fields.update(changed)
+            if changed:
+                files.add(m.get("file"))
+        out[name] = {"only_index": len(rows), "only_other": only_theirs, "documents_differ": docs,
+                     "fields_differ": dict(fields), "files_differ": len(files)}
+    return out
+
+
 def worker_bm25(a: dict) -> dict:
     """BM25 over the index's stored chunks, one way (``--bm25-build``): LlamaIndex's in-memory
     build (``library``, the baseline) or rag's page-at-a-time write (``streamed``,
@@ -209,7 +240,7 @@ def worker_bm25(a: dict) -> dict:
     return {"s": time.perf_counter() - t, "peak_rss_mb": _rss_mb()}
 
 
-WORKERS = {"synth-bm25": worker_bm25, "synth-ingest": worker_ingest, "synth-query": worker_query, "synth-coldask": worker_coldask,
+WORKERS = {"synth-diff": worker_diff, "synth-bm25": worker_bm25, "synth-ingest": worker_ingest, "synth-query": worker_query, "synth-coldask": worker_coldask,
            "synth-chat": worker_chat, "synth-contents": worker_contents}
 
 
@@ -359,7 +390,11 @@ def kill_resume(k: int, corpus: Path, clean: Path, clean_wall: float, log) -> di
     equal = got == want
     log(f"[{k}x] resumed in {wall:.0f} s ({resumed['added']} added, {resumed['updated']} redone, "
         f"{resumed['unchanged']} unchanged): {'EQUAL to' if equal else 'DIFFERENT from'} the clean build")
-    return {"kill_resume_equal": equal, "killed_at_chunks": at_kill["chunks"]["count"],
+    diff = None
+    if not equal:
+        diff, _ = run_worker("synth-diff", {"corpus": str(corpus), "index": str(index), "other": str(clean)})
+        log(f"[{k}x] where they differ: {json.dumps(diff)}")
+    return {"kill_resume_equal": equal, "difference": diff, "killed_at_chunks": at_kill["chunks"]["count"],
             "killed_at_sentences": at_kill["sentences"]["count"], "resume_s": wall, "resume": resumed,
             "resumed_contents": got, "clean_contents": want}
 

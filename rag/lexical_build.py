@@ -29,7 +29,8 @@ from typing import Callable, Iterable
 import numpy as np
 
 PAGE = 2000  # chunks tokenised and spilled at a time: what bounds the memory
-READ = 1 << 20  # spilled triples scored at a time
+READ = 1 << 18  # spilled triples scored at a time
+BLOCK = 1 << 22  # matrix entries placed per pass over the spill (32 MB of data and row arrays)
 
 
 class Empty(ValueError):
@@ -53,13 +54,15 @@ def write(rows: Iterable[tuple[str, str, dict]], make_node: Callable, out: Path,
     vocab: dict[str, int] = {}
     lengths = array("q")  # a document's token count, 8 bytes each rather than a list of ints
     df = np.zeros(0, dtype=np.int64)  # documents per term, by term id
+    starts = array("q")  # where each corpus line begins: bm25s' mmindex, without reading the file again
     spill = out / "spill.bin"
-    with open(out / "corpus.jsonl", "w", encoding="utf-8") as corpus, open(spill, "wb") as scratch:
+    with open(out / "corpus.jsonl", "wb") as corpus, open(spill, "wb") as scratch:
         for page in _pages(rows):
             nodes = [make_node(*row) for row in page]
             for node in nodes:
                 entry = node_to_metadata_dict(node) | {"node_id": node.node_id}
-                corpus.write(bm25s.utils.json_functions.dumps(entry, ensure_ascii=False) + "\n")
+                starts.append(corpus.tell())
+                corpus.write((bm25s.utils.json_functions.dumps(entry, ensure_ascii=False) + "\n").encode("utf-8"))
             texts = [n.get_content(metadata_mode=MetadataMode.EMBED) for n in nodes]
             page_tokens = bm25s.tokenize(texts, stopwords="en", stemmer=stemmer, token_pattern=pattern,
                                          show_progress=False)
@@ -70,7 +73,7 @@ def write(rows: Iterable[tuple[str, str, dict]], make_node: Callable, out: Path,
     _score(model, spill, np.frombuffer(lengths, dtype=np.int64), df, out)
     vocab.setdefault("", len(vocab))  # bm25s' empty token, past the matrix's columns (BM25.index)
     spill.unlink()
-    _write_meta(model, vocab, len(lengths), out, top_k)
+    _write_meta(model, vocab, len(lengths), out, top_k, starts)
     return len(lengths)
 
 
@@ -105,33 +108,67 @@ def _spill(page, vocab: dict, lengths: array, df: np.ndarray, scratch) -> np.nda
 
 
 def _score(model, spill: Path, lengths: np.ndarray, df: np.ndarray, out: Path) -> None:
-    """Score the spilled triples and place them column by column (CSC, rows ascending)."""
-    from bm25s.scoring import _select_idf_scorer, _select_tfc_scorer
+    """Score the spilled triples into bm25s' CSC arrays (by term, documents ascending):
+    a block of terms at a time, each block's entries placed in memory by a counting sort
+    (a term's size is its document frequency) and appended to the files. Memory: one
+    block, whatever the corpus; time: one read of the spill per block."""
+    from bm25s.scoring import _select_idf_scorer
 
-    n_docs, avg = len(lengths), lengths.mean()
-    idf_of, tfc_of = _select_idf_scorer(model.idf_method), _select_tfc_scorer(model.method)
+    n_docs = len(lengths)
     idf = np.zeros(len(df), dtype=model.dtype)  # as bm25s.scoring._build_idf_array
+    idf_of = _select_idf_scorer(model.idf_method)
     for term in np.flatnonzero(df):
         idf[term] = idf_of(int(df[term]), N=n_docs)
     indptr = np.zeros(len(df) + 1, dtype=np.int64)
     np.cumsum(df, out=indptr[1:])
-    nnz = int(indptr[-1])
-    data = np.lib.format.open_memmap(out / "data.csc.index.npy", "w+", dtype=model.dtype, shape=(nnz,))
-    rows = np.lib.format.open_memmap(out / "indices.csc.index.npy", "w+", dtype=model.int_dtype, shape=(nnz,))
-    slot = indptr[:-1].copy()
+    with open(out / "data.csc.index.npy", "wb") as data, open(out / "indices.csc.index.npy", "wb") as rows:
+        _npy_header(data, model.dtype, int(indptr[-1]))
+        _npy_header(rows, model.int_dtype, int(indptr[-1]))
+        for lo, hi in _blocks(indptr, max(BLOCK, int(df.max(initial=0)))):
+            block_data, block_rows = _place(model, spill, lengths, idf, indptr, lo, hi)
+            data.write(block_data.tobytes())
+            rows.write(block_rows.tobytes())
+    np.save(out / "indptr.csc.index.npy", indptr)
+
+
+def _blocks(indptr: np.ndarray, size: int) -> Iterable[tuple[int, int]]:
+    """Consecutive term ranges of at most ``size`` entries (a single larger term alone)."""
+    lo, terms = 0, len(indptr) - 1
+    while lo < terms:
+        hi = int(np.searchsorted(indptr, indptr[lo] + size, side="right")) - 1
+        hi = min(max(hi, lo + 1), terms)
+        yield lo, hi
+        lo = hi
+
+
+def _place(model, spill: Path, lengths, idf, indptr, lo: int, hi: int) -> tuple[np.ndarray, np.ndarray]:
+    """The entries of terms lo..hi-1, scored by bm25s' own tf formula, in CSC order."""
+    from bm25s.scoring import _select_tfc_scorer
+
+    tfc_of, avg = _select_tfc_scorer(model.method), lengths.mean()
+    base = indptr[lo]
+    data = np.empty(indptr[hi] - base, dtype=model.dtype)
+    rows = np.empty(indptr[hi] - base, dtype=model.int_dtype)
+    slot = indptr[lo:hi] - base  # the next free place of each term of the block
     for triples in _read_spill(spill):
-        doc, term, tf = triples[:, 0], triples[:, 1], triples[:, 2].astype(model.dtype)
+        keep = (triples[:, 1] >= lo) & (triples[:, 1] < hi)
+        if not keep.any():
+            continue
+        doc, term, tf = triples[keep, 0], triples[keep, 1] - lo, triples[keep, 2].astype(model.dtype)
         tfc = tfc_of(tf_array=tf, l_d=lengths[doc], l_avg=avg, k1=model.k1, b=model.b, delta=model.delta)
         order = np.argsort(term, kind="stable")  # within a term, documents stay ascending
-        term, doc, score = term[order], doc[order], (idf[term] * tfc)[order]
-        first = np.searchsorted(term, term)  # where each term's run starts in this page
+        term, doc, score = term[order], doc[order], (idf[term + lo] * tfc)[order]
+        first = np.searchsorted(term, term)  # where each term's run starts in this read
         at = slot[term] + (np.arange(len(term)) - first)
         data[at], rows[at] = score, doc
         slot += np.bincount(term, minlength=len(slot))
-    data.flush()
-    rows.flush()
-    del data, rows
-    np.save(out / "indptr.csc.index.npy", indptr)
+    return data, rows
+
+
+def _npy_header(f, dtype, n: int) -> None:
+    fmt = np.lib.format
+    fmt.write_array_header_1_0(f, {"descr": fmt.dtype_to_descr(np.dtype(dtype)), "fortran_order": False,
+                                   "shape": (n,)})
 
 
 def _read_spill(spill: Path) -> Iterable[np.ndarray]:
@@ -140,9 +177,9 @@ def _read_spill(spill: Path) -> Iterable[np.ndarray]:
             yield np.frombuffer(chunk, dtype=np.int32).reshape(-1, 3)
 
 
-def _write_meta(model, vocab: dict, n_docs: int, out: Path, top_k: int) -> None:
+def _write_meta(model, vocab: dict, n_docs: int, out: Path, top_k: int, starts: array) -> None:
     import bm25s
-    from bm25s.utils.corpus import find_newline_positions, save_mmindex
+    from bm25s.utils.corpus import save_mmindex
 
     (out / "vocab.index.json").write_text(bm25s.utils.json_functions.dumps(vocab, ensure_ascii=False),
                                           encoding="utf-8")
@@ -150,7 +187,6 @@ def _write_meta(model, vocab: dict, n_docs: int, out: Path, top_k: int) -> None:
                   dtype=model.dtype, int_dtype=model.int_dtype, num_docs=n_docs, version=bm25s.__version__,
                   backend=model.backend)
     (out / "params.index.json").write_text(json.dumps(params, indent=4))
-    corpus = out / "corpus.jsonl"
-    save_mmindex(find_newline_positions(corpus, show_progress=False), path=corpus)
+    save_mmindex(starts.tolist(), path=out / "corpus.jsonl")
     retriever = {"similarity_top_k": min(top_k, n_docs), "verbose": False, "corpus_weight_mask": None}
     (out / "retriever.json").write_text(json.dumps(retriever, indent=2), encoding="utf-8")

@@ -55,26 +55,28 @@ def _ranked(retriever, question):
 
 def test_the_streamed_index_ranks_and_scores_as_llamaindex_builds_it(built, tmp_path, monkeypatch):
     """rag.lexical_build writes the files LlamaIndex's BM25Retriever persists, a page at a
-    time; pages of 7 chunks and spill reads of 50 triples cross every boundary, and a chunk
-    with no words exercises bm25s' empty-document case."""
+    time; pages of 7 chunks, spill reads of 50 triples and blocks of 64 matrix entries cross
+    every boundary, and a chunk with no words exercises bm25s' empty-document case."""
     from llama_index.retrievers.bm25 import BM25Retriever
 
     _settings, store = built
     rows = store.all_chunks() + [("no-words#c0", "-- ! --", {"file": "x.txt", "context": ""})]
     monkeypatch.setattr(lexical_build, "PAGE", 7)
     monkeypatch.setattr(lexical_build, "READ", 50)
+    monkeypatch.setattr(lexical_build, "BLOCK", 64)
     out = tmp_path / "bm25"
     out.mkdir()
     assert lexical_build.write(iter(rows), _node, out, top_k=10) == len(rows)
     streamed = BM25Retriever.from_persist_dir(str(out), mmap=True)
     library = BM25Retriever.from_defaults(nodes=[_node(*r) for r in rows], similarity_top_k=10)
+    library.persist(str(tmp_path / "library"), show_progress=False)
     streamed.similarity_top_k = library.similarity_top_k = 20
     for question in ANSWERABLE + UNANSWERABLE + OFF_TOPIC + ["Maia", "the of and"]:
         assert _ranked(streamed, question) == _ranked(library, question), question
     assert len(streamed.corpus) == len(rows) and not (out / "spill.bin").exists()
-    library.persist(str(tmp_path / "library"), show_progress=False)
     assert _columns(out) == _columns(tmp_path / "library")  # the same matrix, term by term
-    assert (out / "corpus.jsonl").read_bytes() == (tmp_path / "library" / "corpus.jsonl").read_bytes()
+    for name in ("corpus.jsonl", "corpus.mmindex.json", "params.index.json", "retriever.json"):
+        assert (out / name).read_bytes() == (tmp_path / "library" / name).read_bytes(), name
 
 
 def _columns(folder) -> dict:
