@@ -112,8 +112,15 @@ class Store:
 
     # --- reading -----------------------------------------------------------------------
     def _get_all(self, collection, include: list[str], where: dict | None = None) -> Iterable[tuple]:
+        """Every row, a page at a time. Each page is collected once read: chromadb's results
+        hold reference cycles, so pages outlived their use until Python's rare full
+        collection — reading 856 k rows' metadata through a server grew a client by 1.1 GB
+        (flat at ~250 MB with this)."""
+        import gc
+
         offset = 0
         while True:
+            gc.collect()
             page = _call(self.settings, collection.get, where=where, include=include,
                          limit=_GET_PAGE, offset=offset)
             ids = page["ids"]
