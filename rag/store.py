@@ -51,6 +51,25 @@ def where_path(path: str) -> dict:
     return {"path": path}
 
 
+# Chroma's SQLite refuses a statement with more than 32,766 variables ("too many SQL
+# variables"), whatever the filter's shape: one per listed path, and a few of its own.
+MAX_LISTED_PATHS = 30_000
+
+
+def _not_in(paths: list[str]) -> dict | None:
+    """A filter for the rows of any other path, or None (every row) when the list is empty
+    or too long for one statement.
+
+    Why: finding an interrupted run's leftovers (sentences of files with no chunks) by
+    reading every sentence's metadata made each ingest O(corpus) — 184 s of a 216 s
+    incremental ingest at 1,000x the seeds through a server (713 k rows) — while Chroma
+    answers the same question as one filtered read in ~2 s, returning only the leftovers.
+    """
+    if not paths or len(paths) > MAX_LISTED_PATHS:
+        return None
+    return {"path": {"$nin": paths}}
+
+
 class Store:
     def __init__(self, settings: Settings, create: bool = False, check: bool = True):
         self.settings = settings
@@ -165,8 +184,8 @@ class Store:
             state.count += 1
             if (meta["file_hash"], meta["n_chunks"]) != (state.file_hash, state.n_chunks):
                 state.consistent = False
-        for _id, _doc, meta in self._get_all(self.sentences, ["metadatas"]):
-            # sentences of a file with no chunks are leftovers of an interrupted run
+        # sentences of a file with no chunks are leftovers of an interrupted run
+        for _id, _doc, meta in self._get_all(self.sentences, ["metadatas"], where=_not_in(sorted(states))):
             states.setdefault(meta["path"], FileState("", 0, count=-1, consistent=False))
         return states
 

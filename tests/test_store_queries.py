@@ -19,3 +19,30 @@ def test_sentences_by_id_equal_the_range_filter(seed_pipeline):
         seen += len(fast)
     assert seen > 100  # the passages do hold sentences: the comparison is not vacuous
     assert store.sentences_in([("/no/such/file.txt", 0, 10)]) == []
+
+
+def test_an_interrupted_runs_leftovers_are_found_by_one_filtered_read(seed_settings, seed_pipeline, tmp_path,
+                                                                        monkeypatch):
+    """Sentences of a file with no chunks (a run killed between its sentences and its chunks)
+    are what ingest redoes or removes. They are found by a read filtered on the paths that do
+    have chunks; the same states as reading every sentence (the fallback for corpora with more
+    paths than one SQLite statement can list)."""
+    import shutil
+
+    import rag.store
+    from rag.store import _forget_client
+
+    index = tmp_path / "index"
+    shutil.copytree(seed_settings.index, index)
+    store = Store(seed_settings.replace(index=index))
+    some = store.sentences.get(limit=3, include=["documents", "metadatas", "embeddings"])
+    gone = "/corpus/of/a/killed/run.txt"
+    store.add("sentences", [f"left-{i}" for i in range(3)], [list(e) for e in some["embeddings"]],
+              some["documents"], [{**m, "path": gone} for m in some["metadatas"]])
+
+    states = store.file_states()
+    assert states[gone].count == -1 and not states[gone].complete
+    assert len(states) == 5 and all(s.complete for p, s in states.items() if p != gone)
+    monkeypatch.setattr(rag.store, "MAX_LISTED_PATHS", 0)  # too many to list: every row is read
+    assert store.file_states() == states
+    _forget_client(index)
