@@ -183,9 +183,10 @@ class Pipeline:
         from rag.store import Store
 
         store = Store(self.settings)
-        if store.exists() and store.count():
+        chunks = store.count() if store.exists() else 0  # Chroma's count grows with the collection
+        if chunks:
             SavedBM25(self.settings, store.iter_chunks, _node).refresh(store.generation(),
-                                                                       bar=store.count() if progress else 0)
+                                                                       bar=chunks if progress else 0)
 
     def _export_question_encoder(self) -> None:
         """Once per model, at ingest (never at question time): see rag.onnx_model."""
