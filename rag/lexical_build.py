@@ -30,7 +30,7 @@ import numpy as np
 
 PAGE = 2000  # chunks tokenised and spilled at a time: what bounds the memory
 READ = 1 << 18  # spilled triples scored at a time
-BLOCK = 1 << 22  # matrix entries placed per pass over the spill (32 MB of data and row arrays)
+BLOCK = 1 << 20  # matrix entries placed per pass over the spill (8 MB of data and row arrays)
 
 
 class Empty(ValueError):
