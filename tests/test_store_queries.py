@@ -46,3 +46,17 @@ def test_an_interrupted_runs_leftovers_are_found_by_one_filtered_read(seed_setti
     monkeypatch.setattr(rag.store, "MAX_LISTED_PATHS", 0)  # too many to list: every row is read
     assert store.file_states() == states
     _forget_client(index)
+
+
+def test_only_the_sentences_graph_is_built_cheaply(seed_settings, seed_pipeline):
+    """The sentences collection is read by id, never searched, so its HNSW graph is built with
+    the smallest settings (rag.store.SENTENCE_GRAPH); the chunks' graph, which retrieval
+    searches, keeps Chroma's defaults. Read back from Chroma: it must honour the settings."""
+    from rag.store import SENTENCE_GRAPH
+
+    store = Store(seed_settings)
+    sentences, chunks = store.sentences.configuration["hnsw"], store.chunks.configuration["hnsw"]
+    assert (sentences["ef_construction"], sentences["max_neighbors"]) == (
+        SENTENCE_GRAPH["hnsw:construction_ef"], SENTENCE_GRAPH["hnsw:M"])
+    assert (chunks["ef_construction"], chunks["max_neighbors"]) == (100, 16)
+    assert sentences["space"] == chunks["space"] == "cosine"
