@@ -340,7 +340,8 @@ def main(argv: list[str] | None = None) -> int:
                          "floor_p50_ms first")
     ap.add_argument("--kill-resume", action="store_true",
                     help="with --synthetic-vectors: also kill an ingest at a batch about half-way (SIGKILL), rerun it "
-                         "and compare with the clean build (ids, document hashes, metadata less timestamps)")
+                         "and compare with the clean build (ids, document hashes, metadata less timestamps); with "
+                         "--server-ingest the killed and resumed ingest are clients of `chroma run`")
     ap.add_argument("--worker", nargs=2, help=argparse.SUPPRESS)
     a = ap.parse_args(argv)
     from rag import offline

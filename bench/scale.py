@@ -23,6 +23,7 @@ Why the workers can open an index nothing else may: see bench/synthetic.py.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -50,6 +51,12 @@ def _rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+def _as_client(a: dict) -> dict:
+    """The settings that make a worker a client of `chroma run` (``chroma_port`` given)."""
+    return {"chroma_host": "127.0.0.1", "chroma_port": a["chroma_port"],
+            "cache_dir": a["cache_dir"]} if a.get("chroma_port") else {}
+
+
 def worker_ingest(a: dict) -> dict:
     import logging
 
@@ -58,9 +65,7 @@ def worker_ingest(a: dict) -> dict:
     from rag.pipeline import Pipeline
     from rag.store import Store
 
-    server = {"chroma_host": "127.0.0.1", "chroma_port": a["chroma_port"],
-              "cache_dir": a["cache_dir"]} if a.get("chroma_port") else {}
-    s = synthetic.settings(a["corpus"], a["index"], ingest_hold_file=a.get("hold", ""), **server)
+    s = synthetic.settings(a["corpus"], a["index"], ingest_hold_file=a.get("hold", ""), **_as_client(a))
     if a.get("hold"):
         logging.getLogger("rag.ingest").setLevel(logging.INFO)  # the "holding" line the parent waits for
     emb = synthetic.embedder(s.embed_batch_size)
@@ -171,7 +176,7 @@ def worker_contents(a: dict) -> dict:
     from bench import synthetic
     from rag.store import Store
 
-    store = Store(synthetic.settings(a["corpus"], a["index"]))
+    store = Store(synthetic.settings(a["corpus"], a["index"], **_as_client(a)))
     out = {}
     for name, col in (("chunks", store.chunks), ("sentences", store.sentences)):
         rows = []
@@ -356,17 +361,15 @@ def chat_memory(index: Path, corpus: Path, log, chroma_port: int = 0) -> dict:
                 proc.wait()
 
 
-def kill_resume(k: int, corpus: Path, clean: Path, clean_wall: float, log) -> dict:
-    """Ingest into a second index, stop it at a batch about half-way (hold file), SIGKILL it,
-    run it again, and compare both collections with the clean build."""
-    index, hold = WORK / f"{k}x-synthetic-resumed", WORK / f"hold-{k}x"
-
-    shutil.rmtree(index, ignore_errors=True)
-    hold.unlink(missing_ok=True)
+def _kill_and_resume(k: int, corpus: Path, index: Path, hold: Path, clean_wall: float, served: dict):
+    """The ingest killed at a batch after about half the clean build's time, then run again;
+    what was written at the kill, the rerun's report and its wall time."""
     err = WORK / f"kill-resume-{k}x.log"
-    args = {"corpus": str(corpus), "index": str(index), "hold": str(hold)}
+    # a client's own index folder is unused in server mode: kept out of the server's folder
+    args = {"corpus": str(corpus), "index": str(index / "unused" if served else index), **served}
+    hold_args = {**args, "hold": str(hold)}
     with open(err, "wb") as sink:
-        proc = subprocess.Popen(_worker_cmd("synth-ingest", args), cwd=ROOT, env=_env(), stdout=sink,
+        proc = subprocess.Popen(_worker_cmd("synth-ingest", hold_args), cwd=ROOT, env=_env(), stdout=sink,
                                 stderr=subprocess.STDOUT, start_new_session=True)
     try:
         time.sleep(clean_wall / 2)
@@ -382,9 +385,29 @@ def kill_resume(k: int, corpus: Path, clean: Path, clean_wall: float, log) -> di
             os.kill(proc.pid, signal.SIGKILL)
             proc.wait()
         hold.unlink(missing_ok=True)
-    at_kill, _ = run_worker("synth-contents", {"corpus": str(corpus), "index": str(index)})
+    at_kill, _ = run_worker("synth-contents", args)
+    resumed, wall = run_worker("synth-ingest", args)
+    return at_kill, resumed, wall
+
+
+def kill_resume(k: int, corpus: Path, clean: Path, clean_wall: float, log, server: bool = False) -> dict:
+    """Ingest into a second index, stop it at a batch about half-way (hold file), SIGKILL it,
+    run it again, and compare both collections with the clean build. With ``server``, the
+    killed and the resumed ingest are clients of a `chroma run` (which keeps running, as a
+    shared server would), compared with the embedded clean build: same contents in both modes."""
+    index, hold = WORK / f"{k}x-synthetic-resumed{'-served' if server else ''}", WORK / f"hold-{k}x"
+    shutil.rmtree(index, ignore_errors=True)
+    hold.unlink(missing_ok=True)
+    with contextlib.ExitStack() as stack:
+        served = {}
+        if server:
+            from bench.chroma_server import ChromaServer
+
+            port = stack.enter_context(ChromaServer(index)).port
+            served = {"chroma_port": port, "cache_dir": str(WORK / f"client-cache-{port}")}
+            stack.callback(shutil.rmtree, served["cache_dir"], ignore_errors=True)
+        at_kill, resumed, wall = _kill_and_resume(k, corpus, index, hold, clean_wall, served)
     log(f"[{k}x] killed at a batch: {at_kill['chunks']['count']} chunks, {at_kill['sentences']['count']} sentences written")
-    resumed, wall = run_worker("synth-ingest", {"corpus": str(corpus), "index": str(index)})
     got, _ = run_worker("synth-contents", {"corpus": str(corpus), "index": str(index)})
     want, _ = run_worker("synth-contents", {"corpus": str(corpus), "index": str(clean)})
     equal = got == want
@@ -652,9 +675,10 @@ def main(sizes: list[int], repeats: int, coldstart_runs: int, with_kill_resume: 
         save()
         if with_kill_resume:
             r = run["sizes"][-1]
-            kr = kill_resume(k, build_corpus(k), WORK / f"{k}x-synthetic", r["ingest_wall_s"], log)
+            kr = kill_resume(k, build_corpus(k), WORK / f"{k}x-synthetic", r["ingest_wall_s"], log,
+                             server=with_server_ingest)
             r.update({key: kr[key] for key in ("kill_resume_equal", "killed_at_chunks", "killed_at_sentences",
-                                               "resume_s")})
+                                               "resume_s")}, kill_resume_mode="server" if with_server_ingest else "embedded")
             save()
     log(f"load average {run['load_before'][0]:.1f} before, {run['load_after'][0]:.1f} after; "
         f"{run['seconds'] / 60:.1f} min; JSON: {OUT / 'synthetic-latest.json'}")
