@@ -53,6 +53,33 @@ def test_html_keeps_the_article_and_drops_navigation_script_and_style(tmp_path):
     assert [(lvl, t) for _, lvl, t in doc.headings] == [(1, "Harbor Ferry"), (2, "Fares")]
 
 
+GENERATED_PAGE = """<html><head><title>Manual</title></head><body>
+<div class="header"><p>Next: <a href="l.html">Limits</a>, Previous: <a href="g.html">Getting Started</a>,
+Up: <a href="i.html">Manual</a> [<a href="x.html">Index</a>]</p></div>
+<div class="nav-panel"><p>Next: <a href="l.html">Limits</a> [<a href="c.html">Contents</a>]</p></div>
+<div class="sphinxsidebar"><h3>Table of Contents</h3><ul><li><a href="#g">Groups</a></li></ul></div>
+<div class="related"><ul><li><a href="p.html">previous</a></li></ul></div>
+<div class="toc"><p>Contents</p><ul><li>Groups</li></ul></div>
+<h2>Groups<a class="headerlink" href="#g" title="Link to this heading">¶</a></h2>
+<dl><dt>scanner</dt><dd>Read access to the scanner devices.</dd>
+<dt>daemon</dt><dd><p>Runs as this account.</p></dd></dl>
+<p>The end.</p></body></html>"""
+
+
+def test_generated_navigation_is_not_text_and_a_term_stays_with_its_definition(tmp_path):
+    """texinfo's Next/Previous/Up panels, Sphinx's sidebar, bars and permalink marks, and
+    tables of contents were indexed and quoted as answers; a definition list's body lost the
+    term that names what it defines."""
+    page = tmp_path / "manual.html"
+    page.write_text(GENERATED_PAGE, encoding="utf-8")
+    doc, _ = _read(page)
+    for gone in ("Next:", "Previous:", "Table of Contents", "previous", "Contents", "¶"):
+        assert gone not in doc.text, gone
+    assert [(lvl, t) for _, lvl, t in doc.headings] == [(2, "Groups")]
+    assert "scanner\nRead access to the scanner devices." in doc.text
+    assert "daemon\nRuns as this account.\n\nThe end." in doc.text
+
+
 def test_docx_headings_list_items_and_table_rows(tmp_path):
     doc, _ = _read(write_documents(tmp_path) / DOCX_NAME)
     assert doc.kind == "docx" and doc.title == "Office Move Plan"

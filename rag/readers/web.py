@@ -16,7 +16,13 @@ from rag.readers.document import Builder, Extracted
 
 DROP = ("script", "style", "noscript", "template", "nav", "header", "footer", "aside", "form", "svg",
         "iframe", "button", "select", "object", "canvas", "[role=navigation]", "[role=banner]",
-        "[role=contentinfo]", "[aria-hidden=true]", "[hidden]")
+        "[role=contentinfo]", "[aria-hidden=true]", "[hidden]",
+        # navigation that generators put in plain divs: texinfo's "Next: … Up: …" panels (and
+        # the older texinfo "header" div), Sphinx's sidebar, top/bottom bars and "¶" permalinks,
+        # tables of contents and breadcrumbs. Indexed, they were quoted as answers.
+        ".nav-panel", "div.header", ".sphinxsidebar", "div.related", "a.headerlink", ".toc", "#toc",
+        "div.contents", "nav.contents", ".breadcrumb", ".breadcrumbs", ".skip-link")
+_PERMALINK = re.compile(r"\s*[¶§#]\s*$")
 BLOCKS = {"p", "div", "section", "article", "main", "blockquote", "dd", "dt", "figcaption", "caption",
           "address", "details", "summary", "center", "fieldset", "body", "html", "ul", "ol", "dl", "table",
           "thead", "tbody", "tfoot", "hr", "figure", "h1", "h2", "h3", "h4", "h5", "h6", "li", "tr", "pre"}
@@ -76,6 +82,7 @@ class _Walker:
         self.b = Builder()
         self.buf: list[str] = []
         self.list_run = False
+        self.pending_sep = ""  # the next block's separator, when it must hold to the last
 
     def walk(self, node) -> None:
         for child in node.iter(include_text=True):
@@ -93,7 +100,15 @@ class _Walker:
                 self._emit(" | ".join(c for c in cells if c), sep="\n" if self.list_run else "\n\n", run=True)
             elif tag in ("h1", "h2", "h3", "h4", "h5", "h6"):
                 self.flush()
-                self._emit(child.text(deep=True), heading=int(tag[1]))
+                self._emit(_PERMALINK.sub("", child.text(deep=True)), heading=int(tag[1]))
+            elif tag == "dd":
+                # a definition's body right under its term (one line break, not a paragraph
+                # break), so the term that names the thing and the body are one unit
+                self.flush()
+                self.pending_sep = "\n"
+                self.walk(child)
+                self.flush()
+                self.pending_sep = ""
             elif tag == "li":
                 self.flush()
                 self.buf.append("- ")
@@ -119,5 +134,7 @@ class _Walker:
             lines = [_WS.sub(" ", ln).strip() for ln in text.split("\n")]
         body = "\n".join(ln for ln in lines if ln.strip()) if not keep_lines else "\n".join(lines).strip("\n")
         if body.strip():
+            if self.pending_sep and not heading:
+                sep, self.pending_sep = self.pending_sep, ""
             self.b.block(body, sep=sep, heading=heading)
             self.list_run = run
