@@ -69,7 +69,7 @@ def answer_html(answer: Answer, windows: dict[int, dict | str]) -> str:
         label = (f'<span class="rag-num">[{c.id}]</span> <span class="rag-file">{esc(c.file)}</span>'
                  f' <span class="rag-lines">{esc(c.place)}</span>'
                  f' <span class="rag-quote">“{esc(clip(one_line(c.text), 160))}”</span>')
-        parts.append(_details(label, windows.get(c.id), c.file))
+        parts.append(_details(label, windows.get(c.id), c.file, snippet=True))
     parts.append(f'</div>{_meta(answer)}</div>')
     return "".join(parts)
 
@@ -99,8 +99,29 @@ def _refusal_html(answer: Answer, windows: dict) -> str:
     return "".join(parts)
 
 
-def _details(label: str, window: dict | str | None, file: str) -> str:
-    return f'<details class="rag-cite"><summary>{label}</summary>{window_html(window, file)}</details>'
+def _details(label: str, window: dict | str | None, file: str, snippet: bool = False) -> str:
+    shown = snippet_html(window) if snippet else ""
+    return f'<details class="rag-cite"><summary>{label}{shown}</summary>{window_html(window, file)}</details>'
+
+
+SNIPPET_CONTEXT_LINES = 1
+
+
+def snippet_html(window: dict | str | None) -> str:
+    """The cited unit inside its lines, marked, with a line of context either side: shown
+    without opening the source, so a reader sees at once what was quoted and around what."""
+    if not isinstance(window, dict):
+        return ""
+    lines = window["lines"]
+    inside = [i for i, line in enumerate(lines) if line["in_span"]]
+    if not inside:
+        return ""
+    lo, hi = max(0, inside[0] - SNIPPET_CONTEXT_LINES), min(len(lines), inside[-1] + 1 + SNIPPET_CONTEXT_LINES)
+    rows = []
+    for line in lines[lo:hi]:
+        body = "".join(f"<mark>{esc(p['text'])}</mark>" if p["mark"] else esc(p["text"]) for p in line["parts"])
+        rows.append(f'<div class="rag-snip-line">{body or "&nbsp;"}</div>')
+    return f'<div class="rag-snippet">{"".join(rows)}</div>'
 
 
 def window_html(window: dict | str | None, file: str = "") -> str:
@@ -166,5 +187,9 @@ CSS = """
 .rag-lt { white-space: pre-wrap; word-break: break-word; flex: 1; }
 .rag-src mark { background: #ffe066; color: #000; padding: 0 1px; border-radius: 2px; }
 .rag-src-missing { color: #c92a2a; }
+.rag-snippet { margin: 4px 0 2px 1.2em; font-size: 0.9em; white-space: pre-wrap; word-break: break-word;
+  border-left: 2px solid var(--border-color-primary); padding-left: 8px; }
+.rag-snip-line { opacity: 0.75; }
+.rag-snippet mark { background: #ffe066; color: #000; padding: 0 1px; border-radius: 2px; }
 .rag-meta { font-size: 0.78em; color: var(--body-text-color-subdued); margin-top: 6px; }
 """

@@ -54,6 +54,20 @@ def test_answer_and_refusal_look_different():
     assert "rag-refusal" in r and REFUSAL in r and "Closest passages" in r and "rag-answer" not in r
 
 
+def test_answer_shows_the_cited_unit_marked_in_a_line_of_context_without_opening_the_source():
+    answer, _ = _answer("BUFSZ is 4096.")
+    lines = [{"line": n, "in_span": n == 12, "parts": [{"text": t, "mark": n == 12}]}
+             for n, t in [(10, "far before"), (11, "The size of each read:"), (12, "BUFSZ is 4096."),
+                          (13, "Then the loop."), (14, "far after")]]
+    window = {"file": "f.md", "start_line": 12, "end_line": 12, "first_line": 10, "last_line": 14, "lines": lines}
+    out = answer_html(answer, {1: window})
+    summary = out[out.index("<summary>"):out.index("</summary>")]
+    assert "<mark>BUFSZ is 4096.</mark>" in summary
+    assert "The size of each read:" in summary and "Then the loop." in summary
+    assert "far before" not in summary and "far after" not in summary
+    assert "far before" in out  # the whole window is still there when opened
+
+
 def test_huge_question_is_shown_clipped_with_its_length():
     shown = question_html("why " * 25_000)
     assert len(shown) < 1000 and "100,000 characters" in shown
