@@ -103,6 +103,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--ids", help="only these question ids (comma-separated)")
     p.add_argument("--calibrate", action="store_true", help="also search the refusal threshold and print the best")
     _common(p)
+
+    p = sub.add_parser("train", help="train the reader (a question-passage cross-encoder) on the reader corpora",
+                       description="Indexes every corpus of eval/reader.toml, builds each question's candidate "
+                                   "units as the answer stage does, and fine-tunes a LoRA adapter of the shipped "
+                                   "MiniLM as a cross-encoder (seeded). Corpora with role = \"valid\" are never "
+                                   "trained on: the epoch that reads best there is kept. Then run `rag ingest` "
+                                   "(exports it to ONNX) and `rag eval --fit` (refits the answer scorer on it).")
+    p.add_argument("--data", type=Path, help="reader manifest (default eval/reader.toml)")
+    p.add_argument("--out", type=Path, help="adapter folder to write (default: reader_dir, or rag/data/reader)")
+    p.add_argument("--work", type=Path, help="where the reader corpora are indexed (default eval/out/reader)")
+    p.add_argument("--seed", type=int, help="random seed (default 0)")
+    p.add_argument("--epochs", type=int, help="epochs (default 3; the best on the valid corpora is kept)")
+    p.add_argument("--lr", type=float, help="learning rate (default 3e-4)")
+    _common(p)
     return parser
 
 
@@ -237,8 +251,14 @@ def cmd_eval(args) -> int:
     return eval_main(_settings(args), args)
 
 
+def cmd_train(args) -> int:
+    from rag.reader_train import main as train_main
+
+    return train_main(_settings(args), args)
+
+
 COMMANDS = {"ingest": cmd_ingest, "ask": cmd_ask, "cite": cmd_cite, "info": cmd_info,
-            "chat": cmd_chat, "eval": cmd_eval}
+            "chat": cmd_chat, "eval": cmd_eval, "train": cmd_train}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -88,6 +88,12 @@ class Settings:
     answer_threshold: float = -1.0
     # The fitted answer scorer (JSON written by `rag eval --fit`); empty = the one shipped.
     scorer_path: str = ""
+    # The reader (rag.answer.reader): a cross-encoder trained here (`rag train`) that reads
+    # the question with each candidate unit; its scores are features of the answer scorer.
+    # Exported to ONNX in cache_dir by ingest. false: the scorer reads no reader scores.
+    reader: bool = True
+    # A folder with reader.json + adapter.safetensors (`rag train --out`); empty = shipped.
+    reader_dir: str = ""
     max_question_chars: int = 2000
     # Test hook (RAG_INGEST_HOLD_FILE): while this file exists, ingest waits after each batch
     # it wrote, so a test can interrupt it at a known point instead of racing it. Empty: off.

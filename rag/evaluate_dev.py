@@ -328,10 +328,31 @@ def leave_one_out(by_corpus: dict[str, list[Case]], settings: Settings, fits: Fi
         rows = score([c for c in cases if c.own], scorer, settings)
         off = score([c for c in cases if not c.own], scorer, settings)
         out["left_out"][name] = {**_headline(summarize(rows)), "off_topic_refused": _mean([r.refused for r in off]),
+                                 **baselines([c for c in cases if c.own]),
                                  "threshold": round(scorer.threshold, 4), "questions": len(rows)}
         out["rows"][name] = rows
     out["left_out"]["mean"] = _mean_of(out["left_out"].values())
     return out
+
+
+def baselines(cases: list[Case]) -> dict:
+    """Top-1 fact recall, in the same run, of the two simple choices every fitted scorer must
+    beat: the fused rank's best unit (no model, no refusal) and the reader's best (if a reader
+    read the pool). Over answerable questions; a refusal is not an option for either."""
+    fused, read = [], []
+    for c in cases:
+        if not c.item.answerable:
+            continue
+        units = c.prep.units
+        if not units:
+            fused.append(0.0)
+            read.append(0.0)
+            continue
+        fused.append(float(np.mean(facts_found(units[int(np.argmax(c.prep.fused))].text, c.item.facts))))
+        if c.prep.read is not None and np.isfinite(c.prep.read).any():
+            r = np.where(np.isfinite(c.prep.read), c.prep.read, -np.inf)
+            read.append(float(np.mean(facts_found(units[int(np.argmax(r))].text, c.item.facts))))
+    return {"fused_top1": _mean(fused), "reader_top1": _mean(read) if len(read) == len(fused) else None}
 
 
 def _mean(values: list) -> float | None:

@@ -46,7 +46,8 @@ def _describe(model) -> str:
     return f"{len(trees)} boosted trees" if trees is not None else "linear"
 
 
-_COLS = (("hit@5", "hit@5"), ("fact_recall", "fact recall"), ("citation_precision", "citation support"),
+_COLS = (("hit@5", "hit@5"), ("fact_recall", "fact recall"), ("fused_top1", "fused top-1 (baseline)"),
+         ("reader_top1", "reader top-1"), ("citation_precision", "citation support"),
          ("false_refusal_rate", "answerable refused"), ("refusal_recall", "unanswerables refused"),
          ("off_topic_refused", "off-topic refused"), ("citations_verbatim", "verbatim"),
          ("writer_p50_ms", "writer p50 ms"))

@@ -150,6 +150,7 @@ class Pipeline:
                 paths, rebuild=rebuild, progress=progress)
             self._save_lexical_index(progress)
             self._export_question_encoder()
+            self._export_reader()
             self._store = self._retriever = None  # reopen: collections may have been recreated
         return report
 
@@ -199,6 +200,16 @@ class Pipeline:
         out = onnx_model.folder(self.settings.cache_dir, model_dir)
         if not onnx_model.is_exported(out):  # the model loads only to export it
             onnx_model.ensure_exported(sentence_model(self.embedder), model_dir, out)
+
+    def _export_reader(self) -> None:
+        """Once per adapter, at ingest (never at question time): see rag.answer.reader."""
+        if not self.settings.reader:
+            return
+        from rag.answer import reader
+
+        adapter = reader.adapter_dir(self.settings)
+        if reader.adapter_present(adapter) and reader.ensure_exported(self.settings.cache_dir, adapter) is None:
+            log.warning("the reader could not be exported: answers are chosen without it")
 
     def index_exists(self) -> bool:
         from rag.store import Store

@@ -22,11 +22,13 @@ UNIT_FEATURES = (
     "kind_asked_ok", "kind_asked_missing", "is_list", "list_asked_list", "list_count_match",
     "is_pair", "is_paragraph", "anaphor", "rank", "log_words", "novelty", "headline", "is_heading",
     "cover_body", "rarest_found", "bigram_cover", "focus_found", "lead_in",
+    "fused", "reader", "reader_z", "reader_gap", "read",
 )
 QUESTION_FEATURES = (
     "top_logit", "top_gap", "top_dense", "top_dense_z", "top_cover", "top_names_found",
     "pool_names_found", "pool_cover", "kind_asked", "kind_in_pool", "top_kind_ok", "n_parts",
     "kind_gap", "top_rarest", "top_bigram", "top_body",
+    "top_reader", "reader_margin", "reader_agree", "top_fused",
 )
 
 _TERMINAL = re.compile(r"[.!?:;”\"]$")
@@ -81,8 +83,43 @@ def _bigrams(text: str) -> set:
     return set(zip(st, st[1:]))
 
 
-def unit_matrix(q: Question, part: Part, units: list[Unit], dense: np.ndarray, rarity: dict[str, float]) -> np.ndarray:
-    """One row of UNIT_FEATURES per unit, for this part."""
+RRF_K = 60  # reciprocal-rank fusion's usual constant (Cormack et al. 2009), as in retrieval
+READER_FLOOR = -10.0  # a unit the reader did not read (beyond its pool): below any it read
+
+
+def fused(q: Question, units: list[Unit], dense: np.ndarray, rarity: dict[str, float]) -> np.ndarray:
+    """The baseline order: reciprocal-rank fusion of the units' similarity to the question
+    and their rarity-weighted coverage of its terms (own text and header), no fitted
+    weight. Its top unit is the baseline every fitted scorer is reported beside."""
+    weights = {s: rarity.get(s, 1.0) for s in q.stems}
+    lexical = np.asarray([_cover(weights, u.stems | u.header_stems) for u in units])
+    out = np.zeros(len(units))
+    for score in (dense, lexical):
+        rank = np.empty(len(units))
+        rank[np.argsort(-score, kind="stable")] = np.arange(len(units))
+        out += 1.0 / (RRF_K + rank)
+    return out
+
+
+def reader_columns(read: np.ndarray | None, fused_score: np.ndarray) -> np.ndarray:
+    """fused, reader, reader_z, reader_gap, read: per unit. ``read`` holds the reader's
+    logits, NaN where it did not read the unit; without a reader every reader column is 0,
+    so a scorer fitted with one is never silently fed another reader's scale."""
+    n = len(fused_score)
+    fz = (fused_score - fused_score.mean()) / (fused_score.std() or 1.0) if n else fused_score
+    if read is None or not np.isfinite(read).any():
+        return np.column_stack([fz, np.zeros((n, 4))])
+    ok = np.isfinite(read)
+    mean, std, top = float(read[ok].mean()), float(read[ok].std()) or 1.0, float(read[ok].max())
+    raw = np.where(ok, read, np.nan)
+    z = np.where(ok, (raw - mean) / std, READER_FLOOR)
+    gap = np.where(ok, raw - top, READER_FLOOR)
+    return np.column_stack([fz, np.where(ok, raw, float(read[ok].min()) - 1.0), z, gap, ok.astype(float)])
+
+
+def unit_matrix(q: Question, part: Part, units: list[Unit], dense: np.ndarray, rarity: dict[str, float],
+                extra: np.ndarray | None = None) -> np.ndarray:
+    """One row of UNIT_FEATURES per unit, for this part; ``extra``: reader_columns."""
     weights = _weights(part, rarity)
     mean, std = float(dense.mean()), float(dense.std()) or 1.0
     top = float(dense.max())
@@ -116,7 +153,20 @@ def unit_matrix(q: Question, part: Part, units: list[Unit], dense: np.ndarray, r
             float(bool(part.focus) and part.focus in u.stems),
             float(u.text.rstrip().endswith(":")),  # announces what follows: not an answer alone
         ])
-    return np.asarray(rows, dtype=np.float64).reshape(len(units), len(UNIT_FEATURES))
+    base = np.asarray(rows, dtype=np.float64).reshape(len(units), len(UNIT_FEATURES) - 5)
+    return np.column_stack([base, extra if extra is not None else np.zeros((len(units), 5))])
+
+
+def _reader_summary(X: np.ndarray, z: np.ndarray, b: int, F: dict) -> list[float]:
+    """top_reader, reader_margin, reader_agree, top_fused: how sure the reader is of its
+    best unit, and whether the scorer's best is the reader's and the fused rank's too."""
+    r = X[:, F["reader"]]
+    read = X[:, F["read"]] > 0
+    if not read.any():
+        return [0.0, 0.0, 0.0, float(X[b, F["fused"]])]
+    order = np.argsort(-np.where(read, r, -np.inf))
+    margin = float(r[order[0]] - r[order[1]]) if read.sum() > 1 else 0.0
+    return [float(r[order[0]]), margin, float(order[0] == b), float(X[b, F["fused"]])]
 
 
 KIND_GAP_FLOOR = -10.0  # no unit holds the kind at all: as far below as the ranker's scale goes
@@ -150,6 +200,7 @@ def question_vector(q: Question, parts: list[tuple[Part, np.ndarray]], logits: l
             # large when the corpus talks about the subject but never gives the value
             _kind_gap(z, X[:, F["kind_asked_ok"]] > 0) if asked else 0.0,
             X[b, F["rarest_found"]], X[b, F["bigram_cover"]], X[b, F["cover_body"]],
+            *_reader_summary(X, z, b, F),
         ])
     if not per_part:
         return np.full(len(QUESTION_FEATURES), 0.0)

@@ -13,6 +13,7 @@ rest: the eval fits and scores many scorers over one ``prepare`` per question.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -39,14 +40,28 @@ class Prepared:
     units: list[units.Unit]
     parts: list[tuple[Part, np.ndarray]] = field(default_factory=list)  # (part, unit feature matrix)
     rarity: dict | None = None  # idf over the units: made once here, read by every scorer applied
+    fused: np.ndarray | None = None  # the baseline order's score per unit (features.fused)
+    read: np.ndarray | None = None  # the reader's logit per unit, NaN where it did not read
+    reader_ms: float = 0.0
 
 
 class ExtractiveWriter:
     def __init__(self, settings: Settings, embed: Callable[[str], list[float]] | None = None,
-                 scorer: Scorer | None = None):
+                 scorer: Scorer | None = None, reader=False):
         self.settings = settings
         self.embed = embed  # for multi-part questions: each part gets its own query vector
         self._scorer = scorer
+        self._reader = reader  # False: not looked up yet; None: none (off, or not exported)
+
+    @property
+    def reader(self):
+        if self._reader is False:
+            self._reader = None
+            if self.settings.reader:
+                from rag.answer import reader
+
+                self._reader = reader.load(self.settings.cache_dir, reader.adapter_dir(self.settings))
+        return self._reader
 
     @property
     def scorer(self) -> Scorer:
@@ -84,11 +99,28 @@ class ExtractiveWriter:
         q_vec = np.asarray(q_vec, dtype=np.float32)
         vectors = np.stack([u.vector for u in cands])
         rarity = prep.rarity = features.idf(cands)
+        prep.fused = features.fused(q, cands, vectors @ q_vec, rarity)
+        prep.read = self._read(question, cands, prep)
+        extra = features.reader_columns(prep.read, prep.fused)
         part_vecs = self._part_vectors(q, q_vec)
         for part, pv in zip(q.parts, part_vecs):
             dense = vectors @ (q_vec if pv is None else pv)
-            prep.parts.append((part, features.unit_matrix(q, part, cands, dense, rarity)))
+            prep.parts.append((part, features.unit_matrix(q, part, cands, dense, rarity, extra)))
         return prep
+
+    def _read(self, question: str, cands: list[units.Unit], prep: Prepared) -> np.ndarray | None:
+        """The reader's logits for the fused rank's best POOL units (NaN for the rest)."""
+        if self.reader is None:
+            return None
+        from rag.answer.reader import POOL, pair_text
+
+        t0 = time.perf_counter()
+        top = np.argsort(-prep.fused, kind="stable")[:POOL]
+        out = np.full(len(cands), np.nan)
+        out[top] = self.reader.score(question, [pair_text(cands[i].text, cands[i].meta.get("context", ""))
+                                                for i in top])
+        prep.reader_ms = (time.perf_counter() - t0) * 1e3
+        return out
 
     def _part_vectors(self, q: Question, q_vec: np.ndarray) -> list:
         if sum(not p.optional for p in q.parts) < 2 or self.embed is None:
