@@ -91,6 +91,30 @@ def _punkt():
 _ITEM = re.compile(r"\n(?=[ \t]*(?:[-*•+]|\d{1,3}[.)]|\([a-zA-Z0-9]{1,4}\)|[a-z][.)])[ \t]+\S)")
 
 
+# A table row as the readers write it ("cell | cell") or as Markdown does ("| a | b |").
+_ROW = re.compile(r"^[ \t]*\|.*\|[ \t]*$|^[^\n|]*\S \| \S[^\n]*$", re.M)
+_FENCE = re.compile(r"^[ \t]*(```|~~~)[^\n]*\n(.*?)^[ \t]*\1[ \t]*$", re.M | re.S)
+
+
+def _line_breaks(text: str) -> set[tuple[int, int]]:
+    """The newlines around table rows and inside fenced code: a row or a code line is a unit
+    of its own ("#define BUFSZ 4096", "P2 | 65"), where Punkt, seeing no full stop, would
+    glue a whole table or code block into one sentence."""
+    cuts = set()
+    for m in _ROW.finditer(text):
+        if m.start() > 0 and text[m.start() - 1] == "\n":
+            cuts.add((m.start() - 1, m.start()))
+        if m.end() < len(text) and text[m.end()] == "\n":
+            cuts.add((m.end(), m.end() + 1))
+    for m in _FENCE.finditer(text):
+        body_start = m.start(2)
+        for nl in re.finditer(r"\n", text[m.start():m.end()]):
+            pos = m.start() + nl.start()
+            if pos >= body_start - 1:
+                cuts.add((pos, pos + 1))
+    return cuts
+
+
 def _breaks(text: str, heads) -> list[tuple[int, int]]:
     """(start, end) of the separators between paragraphs: blank lines (or every newline in
     one-paragraph-per-line files), the newline before a list item, and the line ends around
@@ -100,6 +124,7 @@ def _breaks(text: str, heads) -> list[tuple[int, int]]:
     else:
         cuts = {(m.start(), m.end()) for m in _BLANK_LINE.finditer(text)}
         cuts |= {(m.start(), m.end()) for m in _ITEM.finditer(text)}
+        cuts |= _line_breaks(text)
         for h in heads:
             end = text.find("\n", h.start)
             if h.start > 0:

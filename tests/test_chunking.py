@@ -58,6 +58,34 @@ def test_hard_wrapped_sentences_stay_whole_and_map_to_lines():
     assert second.text.startswith("The above copyright") and second.start_line == 5
 
 
+CODE_AND_TABLE = """The example reads from a socket in a loop and stops at the end of
+the stream. The buffer is sized as follows.
+
+```c
+#define BUFSZ 4096
+char buf[BUFSZ];
+```
+
+Level | Spaces
+P1 | 40
+P2 | 65
+
+| Key | Default |
+| port | 8080 |
+"""
+
+
+def test_table_rows_and_code_lines_are_units_of_their_own():
+    """Punkt sees no full stop in a table or a code block and glued it into one sentence:
+    "#define BUFSZ 4096" could not be quoted without the whole block."""
+    got = sentences(_file(CODE_AND_TABLE))
+    texts = [s.text for s in got]
+    for line in ("#define BUFSZ 4096", "char buf[BUFSZ];", "P1 | 40", "P2 | 65", "| port | 8080 |"):
+        assert line in texts, (line, texts)
+    assert "The example reads from a socket in a loop and stops at the end of\nthe stream." in texts
+    assert all(CODE_AND_TABLE[s.start_char:s.end_char] == s.text for s in got)
+
+
 def test_long_line_files_break_at_every_newline():
     text = "A Heading Without A Stop\n" + "This paragraph is one long line of text. " * 5 + "\nNext para."
     got = [s.text for s in sentences(_file(text))]

@@ -24,7 +24,9 @@ _BULLET = re.compile(r"^[\-–•*]\s+")
 ITEM = re.compile(r"^\s*(?:[-*•+–]|\d{1,3}[.)]|\([a-zA-Z0-9]{1,4}\)|[a-z][.)])\s+\S"
                   # a definition-list or table row: a short term, two or more spaces, its text
                   # ("-S     sort by file size", "127    if the command is not found")
-                  r"|^\s*\S{1,24}(?: \S{1,24})?[ \t]{2,}\S")
+                  r"|^\s*\S{1,24}(?: \S{1,24})?[ \t]{2,}\S"
+                  # a table row ("P2 | 65", "| port | 8080 |"): rows run together as a list unit
+                  r"|^\s*\|.*\|\s*$|^[^|\n]*\S \| \S")
 # A sentence that names its subject only through the one before it.
 ANAPHOR = re.compile(r"^(?:This|That|These|Those|It|Its|They|Their|Them|He|She|His|Her|Such|Here|There|"
                      r"The same|Both|Each|Also|So|Thus|Then|Instead)\b")
