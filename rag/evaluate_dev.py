@@ -97,7 +97,7 @@ def load_dev(path: Path = DEV_MANIFEST, only: list[str] | None = None) -> list[D
 
 
 def collect(settings: Settings, dev: list[DevCorpus], index_root: Path, progress: bool = True,
-            built: dict | None = None) -> dict[str, list[Case]]:
+            built: dict | None = None, off_topic: bool = True) -> dict[str, list[Case]]:
     """Index every dev corpus (incrementally, under index_root/<name>) and prepare every question.
     ``built``: pipelines, by corpus name, whose index already holds that corpus under these
     settings (a test session's seed index): brought up to date and used, not embedded again."""
@@ -120,7 +120,7 @@ def collect(settings: Settings, dev: list[DevCorpus], index_root: Path, progress
         log.info("dev corpus %s: %s", dc.name, report.summary())
         s = pipe.settings
         writer = ExtractiveWriter(s, pipe.embed)
-        asked = [(item, dc.name) for item in dc.items] + _off_topic(dc, dev)
+        asked = [(item, dc.name) for item in dc.items] + (_off_topic(dc, dev) if off_topic else [])
         cases = []
         for item, origin in tqdm(asked, desc=f"prepare {dc.name}", unit="q", disable=not progress):
             g = pipe.gather(item.question)

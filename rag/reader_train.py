@@ -154,7 +154,9 @@ def train(groups: list[Group], checks: list[ValidCase], config: dict, progress: 
         opt, lambda s: min(1.0, (s + 1) / warm) * max(0.0, (steps - s) / max(1, steps - warm)))
     rng = random.Random(config["seed"])
     history, best, best_state = [], -1.0, None
-    baseline = _mean([v.recall[0] for v in checks])
+    baseline = {f"valid_{k}": round(_mean([v.recall[0] for v in checks if v.corpus == k]), 4)
+                for k in sorted({v.corpus for v in checks})}
+    baseline["valid_top1"] = round(_mean([v.recall[0] for v in checks]), 4)
     bar = tqdm(total=steps, desc="train reader", unit="step", disable=not progress)
     for epoch in range(config["epochs"]):
         model.train()
@@ -175,7 +177,7 @@ def train(groups: list[Group], checks: list[ValidCase], config: dict, progress: 
         score = validate(model, tok, checks, config["max_length"])
         history.append({"epoch": epoch + 1, "loss": round(float(np.mean(losses)), 4), **score})
         log.info("epoch %d: loss %.3f, valid top-1 fact recall %.3f (fused top-1 %.3f)", epoch + 1,
-                 np.mean(losses), score["valid_top1"], baseline)
+                 np.mean(losses), score["valid_top1"], baseline["valid_top1"])
         if score["valid_top1"] > best:
             best = score["valid_top1"]
             best_state = {k: v.detach().clone() for k, v in model.named_parameters() if v.requires_grad}
@@ -238,7 +240,8 @@ def main(settings: Settings, args) -> int:
     config["base_dir"] = str(base_dir(config["model"]))
     work = Path(getattr(args, "work", None) or "eval/out/reader")
     quiet = getattr(args, "quiet", False)
-    by_corpus = collect(settings.replace(reader=False), dev, work / "index", progress=not quiet)
+    # off-topic questions (other corpora's) are refusal data; the reader learns to choose
+    by_corpus = collect(settings.replace(reader=False), dev, work / "index", progress=not quiet, off_topic=False)
     groups, checks = cases_to_data(by_corpus, valid, config["seed"])
     if not groups or not checks:
         raise RagError("no training groups or no validation questions", hint=f"check {manifest}")
@@ -248,7 +251,7 @@ def main(settings: Settings, args) -> int:
     print(f"{len(groups)} training groups over {len(config['train_corpora'])} corpora; "
           f"{len(checks)} validation questions over {len(valid)} corpora")
     model, history, baseline = train(groups, checks, config, progress=not quiet)
-    config.update(history=history, valid_fused_top1=round(baseline, 4),
+    config.update(history=history, valid_fused_top1=baseline,
                   seconds=round(time.perf_counter() - started, 1),
                   version=f"{time.strftime('%Y%m%d-%H%M%S')}-{config['data_digest'][:8]}",
                   trained_at=time.strftime("%Y-%m-%d %H:%M:%S"))
@@ -282,10 +285,12 @@ def _save_atomic(model, config: dict, out: Path, save) -> None:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-def _table(history: list[dict], baseline: float) -> str:
+def _table(history: list[dict], baseline: dict) -> str:
+    """Top-1 fact recall on the valid corpora per epoch, and the fused rank's on the same pools."""
     keys = [k for k in history[0] if k.startswith("valid_")] if history else []
-    lines = ["| epoch | loss | " + " | ".join(keys) + " |", "|---" * (2 + len(keys)) + "|"]
+    lines = ["| epoch | loss | " + " | ".join(k.removeprefix("valid_") for k in keys) + " |",
+             "|---" * (2 + len(keys)) + "|"]
     for h in history:
         lines.append(f"| {h['epoch']} | {h['loss']:.3f} | " + " | ".join(f"{h[k]:.3f}" for k in keys) + " |")
-    lines.append(f"fused-rank top-1 on the same validation questions: {baseline:.3f}")
+    lines.append("| fused top-1 | – | " + " | ".join(f"{baseline.get(k, 0):.3f}" for k in keys) + " |")
     return "\n".join(lines)

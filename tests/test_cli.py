@@ -23,7 +23,7 @@ def index_env(seed_pipeline, seed_settings):
     return {"RAG_INDEX": str(seed_settings.index), "RAG_CORPUS": str(seed_settings.corpus)}
 
 
-@pytest.mark.parametrize("cmd", ["ingest", "ask", "cite", "info", "chat", "eval"])
+@pytest.mark.parametrize("cmd", ["ingest", "ask", "cite", "info", "chat", "eval", "train"])
 def test_help_on_every_command(cmd):
     out = rag(cmd, "--help")
     assert out.returncode == 0 and "--corpus" in out.stdout and "--index" in out.stdout
