@@ -58,10 +58,24 @@ def adapter_present(adapter_dir: Path = DEFAULT_DIR) -> bool:
 def folder(cache_dir: Path, adapter_dir: Path = DEFAULT_DIR) -> Path:
     """Where the assembled ONNX reader lives: keyed by the adapter's bytes, so a retrained
     adapter is exported again and two versions never mix."""
-    h = hashlib.sha256(f"{FORMAT}".encode())
-    for name in ("reader.json", "adapter.safetensors"):
-        h.update((adapter_dir / name).read_bytes())
-    return Path(cache_dir).expanduser() / "reader" / h.hexdigest()[:16]
+    return Path(cache_dir).expanduser() / "reader" / _adapter_key(adapter_dir)
+
+
+_KEYS: dict[tuple, str] = {}
+
+
+def _adapter_key(adapter_dir: Path) -> str:
+    """The hash of the adapter's files, computed once per file state: the writer looks the
+    reader up on every question, and hashing 3 MB there would be a per-question cost."""
+    stats = tuple((n, (adapter_dir / n).stat().st_size, (adapter_dir / n).stat().st_mtime_ns)
+                  for n in ("reader.json", "adapter.safetensors"))
+    key = (str(Path(adapter_dir).resolve()), stats)
+    if key not in _KEYS:
+        h = hashlib.sha256(f"{FORMAT}".encode())
+        for name, _, _ in stats:
+            h.update((adapter_dir / name).read_bytes())
+        _KEYS[key] = h.hexdigest()[:16]
+    return _KEYS[key]
 
 
 def is_exported(out: Path) -> bool:
